@@ -74,10 +74,22 @@ fn walk(dir: &Path, out: &mut Vec<String>, errors: &mut Vec<InputError>, depth: 
         }
         match fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => walk(&p, out, errors, depth + 1),
-            Ok(m) if m.is_file() => out.push(p.display().to_string()),
+            Ok(m) if m.is_file() && !skipped_extension(&p) => out.push(p.display().to_string()),
             _ => {}
         }
     }
+}
+
+/// Files in a directory that are clearly not mail (policies, scripts, expected results, images)
+/// are skipped; files named explicitly are always read.
+fn skipped_extension(p: &Path) -> bool {
+    const SKIP: &[&str] = &[
+        "toml", "json", "jsonl", "md", "py", "rs", "sh", "yml", "yaml", "png", "jpg", "jpeg", "gif",
+        "pdf", "zip", "gz", "tar", "csv", "docx", "xlsx", "lock",
+    ];
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| SKIP.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Read one file (or `-`) into messages: an mbox file yields one per `From ` line.
