@@ -1,0 +1,367 @@
+//! Context words: whole-word, case-insensitive look-up of supporting words
+//! (English and Spanish) in a byte window before and after a candidate.
+//!
+//! The window text is normalised to lower-case words separated by single
+//! spaces (apostrophes dropped so "driver's" becomes "drivers", common Spanish
+//! accents folded so "teléfono" equals "telefono"); a phrase matches only on
+//! word boundaries, so "dob" never matches inside "adobe". A word cut in half by
+//! the window edge is dropped rather than matched as a fragment.
+
+use crate::kind::Kind;
+
+/// Default window, in bytes, on each side of a candidate.
+pub const DEFAULT_WINDOW: usize = 64;
+
+const CARD: &[&str] = &[
+    "card",
+    "cards",
+    "credit card",
+    "debit card",
+    "card number",
+    "card no",
+    "visa",
+    "mastercard",
+    "amex",
+    "american express",
+    "discover",
+    "jcb",
+    "diners",
+    "maestro",
+    "unionpay",
+    "cardholder",
+    "cvv",
+    "tarjeta",
+    "tarjetas",
+    "credito",
+    "debito",
+    "numero de tarjeta",
+];
+const SSN: &[&str] = &[
+    "ssn",
+    "ssns",
+    "social security",
+    "ss number",
+    "seguro social",
+    "seguridad social",
+];
+const ITIN: &[&str] = &[
+    "itin",
+    "itins",
+    "taxpayer",
+    "tax id",
+    "tax identification",
+    "tin",
+    "contribuyente",
+    "identificacion fiscal",
+    "identificacion tributaria",
+];
+const ABA: &[&str] = &[
+    "routing",
+    "aba",
+    "rtn",
+    "transit number",
+    "routing transit",
+    "numero de ruta",
+    "ruta bancaria",
+    "codigo de ruta",
+];
+const DL: &[&str] = &[
+    "driver license",
+    "drivers license",
+    "driver licence",
+    "drivers licence",
+    "driving license",
+    "driving licence",
+    "driver license number",
+    "dl",
+    "dln",
+    "dl no",
+    "license number",
+    "licence number",
+    "licencia de conducir",
+    "licencia de manejo",
+    "licencia de conduccion",
+    "permiso de conducir",
+    "carnet de conducir",
+];
+const PASSPORT: &[&str] = &[
+    "passport",
+    "passports",
+    "passport no",
+    "pasaporte",
+    "pasaportes",
+    "travel document",
+    "documento de viaje",
+];
+const DOB: &[&str] = &[
+    "dob",
+    "d o b",
+    "date of birth",
+    "birth date",
+    "birthdate",
+    "birthday",
+    "born",
+    "fecha de nacimiento",
+    "fecha nacimiento",
+    "nacimiento",
+    "nacido",
+    "nacida",
+    "nacio",
+    "f nac",
+    "fec nac",
+    "cumpleanos",
+];
+const PHONE: &[&str] = &[
+    "phone",
+    "phones",
+    "telephone",
+    "tel",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "call",
+    "whatsapp",
+    "telefono",
+    "telefonos",
+    "celular",
+    "movil",
+    "llamar",
+    "llame",
+];
+const NINO: &[&str] = &[
+    "national insurance",
+    "nino",
+    "ni number",
+    "ni no",
+    "insurance number",
+];
+const SIN: &[&str] = &[
+    "social insurance",
+    "nas",
+    "assurance sociale",
+    "numero de seguro social",
+];
+
+/// The context phrases (normalised) for a kind.
+pub fn words(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::CreditCard => CARD,
+        Kind::UsSsn => SSN,
+        Kind::UsItin => ITIN,
+        Kind::AbaRouting => ABA,
+        Kind::UsDriverLicense => DL,
+        Kind::UsPassport | Kind::UkPassport => PASSPORT,
+        Kind::DateOfBirth => DOB,
+        Kind::Phone => PHONE,
+        Kind::UkNino => NINO,
+        Kind::CaSin => SIN,
+        Kind::Iban | Kind::Email => &[],
+    }
+}
+
+fn fold(c: char) -> char {
+    match c {
+        'á' | 'à' | 'â' | 'ä' | 'Á' | 'À' | 'Â' | 'Ä' => 'a',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => 'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'Ó' | 'Ò' | 'Ô' | 'Ö' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => 'u',
+        'ñ' | 'Ñ' => 'n',
+        'ç' | 'Ç' => 'c',
+        _ => c,
+    }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Append the normalised words of `seg` to `out` (each followed by a space).
+/// `cut_front` / `cut_back` drop a partial word at that edge.
+fn normalise(seg: &str, cut_front: bool, cut_back: bool, out: &mut String) {
+    let mut chars: &str = seg;
+    if cut_front {
+        let skip = seg
+            .char_indices()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map(|(i, _)| i)
+            .unwrap_or(seg.len());
+        chars = &seg[skip..];
+    }
+    if cut_back {
+        let keep = chars
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        chars = &chars[..keep];
+    }
+    let mut in_word = false;
+    for c in chars.chars() {
+        if c.is_alphanumeric() {
+            for l in c.to_lowercase() {
+                out.push(fold(l));
+            }
+            in_word = true;
+        } else if c == '\'' || c == '\u{2019}' {
+            // "driver's" -> "drivers"
+        } else if in_word {
+            out.push(' ');
+            in_word = false;
+        }
+    }
+    if in_word {
+        out.push(' ');
+    }
+}
+
+fn contains_phrase(norm: &str, phrase: &str) -> bool {
+    // `norm` is " w1 w2 ... wn " so a phrase matches on word boundaries only.
+    let mut from = 0;
+    while let Some(p) = norm[from..].find(phrase) {
+        let at = from + p;
+        let before_ok = at > 0 && norm.as_bytes()[at - 1] == b' ';
+        let after = at + phrase.len();
+        let after_ok = after < norm.len() && norm.as_bytes()[after] == b' ';
+        if before_ok && after_ok {
+            return true;
+        }
+        from = at + 1;
+        if from >= norm.len() {
+            break;
+        }
+    }
+    false
+}
+
+/// Whether `word` occurs with exact case as a whole word in `seg`.
+fn raw_word(seg: &str, word: &str) -> bool {
+    let b = seg.as_bytes();
+    let mut from = 0;
+    while let Some(p) = seg[from..].find(word) {
+        let at = from + p;
+        let end = at + word.len();
+        let ok_before = at == 0 || !b[at - 1].is_ascii_alphanumeric();
+        let ok_after = end >= b.len() || !b[end].is_ascii_alphanumeric();
+        if ok_before && ok_after {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
+/// Whether a context phrase for `kind` occurs within `window` bytes before
+/// `start` or after `end` in `text`. `window == 0` disables context.
+pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Kind) -> bool {
+    if window == 0 {
+        return false;
+    }
+    let list = words(kind);
+    if list.is_empty() && kind != Kind::CaSin {
+        return false;
+    }
+    let start = floor_boundary(text, start.min(text.len()));
+    let end = ceil_boundary(text, end.min(text.len()).max(start));
+    let b_from = floor_boundary(text, start.saturating_sub(window));
+    let a_to = ceil_boundary(text, end.saturating_add(window).min(text.len()));
+    let before = &text[b_from..start];
+    let after = &text[end..a_to];
+    let tb = text.as_bytes();
+    let cut_front = b_from > 0 && tb[b_from - 1].is_ascii_alphanumeric();
+    let cut_back = a_to < text.len() && tb[a_to].is_ascii_alphanumeric();
+    if kind == Kind::CaSin && (raw_word(before, "SIN") || raw_word(after, "SIN")) {
+        return true;
+    }
+    let mut norm = String::with_capacity(before.len() + after.len() + 4);
+    for (seg, front, back) in [(before, cut_front, false), (after, false, cut_back)] {
+        norm.clear();
+        norm.push(' ');
+        normalise(seg, front, back, &mut norm);
+        if list.iter().any(|p| contains_phrase(&norm, p)) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(text: &str, needle: &str, kind: Kind) -> bool {
+        let s = text.find(needle).unwrap();
+        has_context(text, s, s + needle.len(), DEFAULT_WINDOW, kind)
+    }
+
+    #[test]
+    fn whole_words_only() {
+        assert!(ctx("DOB: 1990-01-02", "1990-01-02", Kind::DateOfBirth));
+        assert!(!ctx("adobe 1990-01-02", "1990-01-02", Kind::DateOfBirth));
+        assert!(!ctx("dobermann 1990-01-02", "1990-01-02", Kind::DateOfBirth));
+        assert!(ctx("D.O.B. 1990-01-02", "1990-01-02", Kind::DateOfBirth));
+        assert!(ctx("my passport number is 912803456", "912803456", Kind::UsPassport));
+        assert!(!ctx("my passportnumber is 912803456", "912803456", Kind::UsPassport));
+    }
+
+    #[test]
+    fn case_insensitive_and_apostrophes() {
+        assert!(ctx("my DrIvEr LiCeNsE is: 7774567901234", "7774567901234", Kind::UsDriverLicense));
+        assert!(ctx("Driver's license: D1234567", "D1234567", Kind::UsDriverLicense));
+        assert!(ctx("driver\u{2019}s license D1234567", "D1234567", Kind::UsDriverLicense));
+    }
+
+    #[test]
+    fn spanish_words() {
+        assert!(ctx("Fecha de nacimiento: 23/04/1990", "23/04/1990", Kind::DateOfBirth));
+        assert!(ctx("Número de teléfono 555 123 4567", "555 123 4567", Kind::Phone));
+        assert!(ctx("licencia de conducir X1234567", "X1234567", Kind::UsDriverLicense));
+        assert!(ctx("su pasaporte es A12345678", "A12345678", Kind::UsPassport));
+        assert!(ctx("NÚMERO DE TARJETA 4111111111111111", "4111111111111111", Kind::CreditCard));
+    }
+
+    #[test]
+    fn after_window_and_limits() {
+        assert!(ctx("078051121 is my ssn", "078051121", Kind::UsSsn));
+        let far = format!("ssn {} 078051121", "x ".repeat(60));
+        assert!(!ctx(&far, "078051121", Kind::UsSsn));
+        assert!(!has_context("ssn 078051121", 4, 13, 0, Kind::UsSsn));
+    }
+
+    #[test]
+    fn window_edge_fragment_is_dropped() {
+        // "kdob" cut so that only "dob" would be visible must not count.
+        let text = format!("kdob{}1990-01-02", " ".repeat(DEFAULT_WINDOW - 3));
+        let s = text.find("1990").unwrap();
+        assert!(!has_context(&text, s, s + 10, DEFAULT_WINDOW, Kind::DateOfBirth));
+    }
+
+    #[test]
+    fn sin_is_case_sensitive() {
+        assert!(ctx("SIN: 130 692 544", "130 692 544", Kind::CaSin));
+        assert!(!ctx("sin cargo 130 692 544", "130 692 544", Kind::CaSin));
+        assert!(ctx("social insurance number 130 692 544", "130 692 544", Kind::CaSin));
+    }
+
+    #[test]
+    fn no_panic_on_odd_offsets() {
+        let t = "ñandú 123 ü";
+        for s in 0..=t.len() + 2 {
+            for e in 0..=t.len() + 2 {
+                let _ = has_context(t, s, e, 3, Kind::Phone);
+            }
+        }
+    }
+}

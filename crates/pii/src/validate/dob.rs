@@ -1,0 +1,83 @@
+//! Dates of birth: calendar validation, plausible year range and month names
+//! (English and Spanish).
+
+/// Earliest and latest accepted birth years.
+pub const MIN_YEAR: u32 = 1900;
+pub const MAX_YEAR: u32 = 2030;
+
+fn leap(y: u32) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+/// A real calendar date with a plausible birth year.
+pub fn date_valid(y: u32, m: u32, d: u32) -> bool {
+    if !(MIN_YEAR..=MAX_YEAR).contains(&y) || !(1..=12).contains(&m) || d == 0 {
+        return false;
+    }
+    let dim = match m {
+        2 if leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    d <= dim
+}
+
+/// Two-digit years: any century, validated against a leap year-agnostic table.
+pub fn date_valid_yy(m: u32, d: u32) -> bool {
+    date_valid(2000, m, d)
+}
+
+const MONTHS: &[(&str, u32)] = &[
+    ("january", 1), ("jan", 1), ("enero", 1), ("ene", 1),
+    ("february", 2), ("feb", 2), ("febrero", 2),
+    ("march", 3), ("mar", 3), ("marzo", 3),
+    ("april", 4), ("apr", 4), ("abril", 4), ("abr", 4),
+    ("may", 5), ("mayo", 5),
+    ("june", 6), ("jun", 6), ("junio", 6),
+    ("july", 7), ("jul", 7), ("julio", 7),
+    ("august", 8), ("aug", 8), ("agosto", 8), ("ago", 8),
+    ("september", 9), ("sep", 9), ("sept", 9), ("septiembre", 9), ("setiembre", 9), ("set", 9),
+    ("october", 10), ("oct", 10), ("octubre", 10),
+    ("november", 11), ("nov", 11), ("noviembre", 11),
+    ("december", 12), ("dec", 12), ("diciembre", 12), ("dic", 12),
+];
+
+/// Month number for an English or Spanish month name or abbreviation
+/// (ASCII, case-insensitive).
+pub fn month_from_name(w: &[u8]) -> Option<u32> {
+    if w.len() < 3 || w.len() > 10 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(w))
+        .map(|&(_, m)| m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert!(date_valid(1990, 4, 23));
+        assert!(date_valid(2000, 2, 29));
+        assert!(!date_valid(1900, 2, 29));
+        assert!(!date_valid(1990, 4, 31));
+        assert!(!date_valid(1990, 13, 1));
+        assert!(!date_valid(1850, 1, 1));
+        assert!(!date_valid(2990, 1, 1));
+        assert!(date_valid_yy(2, 29));
+    }
+
+    #[test]
+    fn months() {
+        assert_eq!(month_from_name(b"April"), Some(4));
+        assert_eq!(month_from_name(b"ABRIL"), Some(4));
+        assert_eq!(month_from_name(b"sept"), Some(9));
+        assert_eq!(month_from_name(b"diciembre"), Some(12));
+        assert_eq!(month_from_name(b"foo"), None);
+        assert_eq!(month_from_name(b"ma"), None);
+    }
+}

@@ -1,0 +1,86 @@
+//! E-mail addresses: local@domain.tld with a sane domain and TLD.
+
+/// Characters allowed in the local part (dot-atom, without the rare ones).
+pub(crate) fn local_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"._%+-'".contains(&c)
+}
+
+pub(crate) fn domain_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
+}
+
+fn label_ok(l: &[u8]) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l[0] != b'-'
+        && l[l.len() - 1] != b'-'
+        && l.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+/// Validate a domain: at least two labels, TLD alphabetic (2-24) or punycode.
+pub fn domain(d: &[u8]) -> bool {
+    if d.is_empty() || d.len() > 253 {
+        return false;
+    }
+    let mut labels = 0;
+    let mut last: &[u8] = &[];
+    for l in d.split(|&c| c == b'.') {
+        if !label_ok(l) {
+            return false;
+        }
+        labels += 1;
+        last = l;
+    }
+    if labels < 2 {
+        return false;
+    }
+    let tld_alpha = (2..=24).contains(&last.len()) && last.iter().all(u8::is_ascii_alphabetic);
+    let tld_puny = last.len() > 4
+        && last[..4].eq_ignore_ascii_case(b"xn--")
+        && last[4..].iter().all(u8::is_ascii_alphanumeric);
+    tld_alpha || tld_puny
+}
+
+/// Validate a whole address `local@domain`.
+pub fn email(a: &[u8]) -> bool {
+    let Some(at) = a.iter().position(|&c| c == b'@') else {
+        return false;
+    };
+    let (l, d) = (&a[..at], &a[at + 1..]);
+    local_ok(l) && domain(d)
+}
+
+pub(crate) fn local_ok(l: &[u8]) -> bool {
+    !l.is_empty()
+        && l.len() <= 64
+        && l[0] != b'.'
+        && l[l.len() - 1] != b'.'
+        && !l.windows(2).any(|w| w == b"..")
+        && l.iter().all(|&c| local_char(c))
+        && l.iter().any(u8::is_ascii_alphanumeric)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid() {
+        assert!(email(b"info@presidio.site"));
+        assert!(email(b"user@xn--80ak6aa92e.com"));
+        assert!(email(b"a@xn--d1acufc.xn--p1ai"));
+        assert!(email(b"first.last+tag@mail.example.co.uk"));
+    }
+
+    #[test]
+    fn invalid() {
+        assert!(!email(b"info@presidio."));
+        assert!(!email(b"info@presidio"));
+        assert!(!email(b"@example.com"));
+        assert!(!email(b"a..b@example.com"));
+        assert!(!email(b"a@-x.com"));
+        assert!(!email(b"a@x.c0m"));
+        assert!(!email(b"image001.png@01D9A1B2.C3D4E5F0"));
+        assert!(!email(b"hello-world"));
+    }
+}
