@@ -9,7 +9,8 @@
 //! A sentence yields a hit for a document term D when there is a request trigger T such that:
 //! 1. T is a request verb licensed as a request: a cue (`please`, `could you`, `por favor`) ends
 //!    at most `cue_window` words before it, or it opens a clause (sentence start, after a comma,
-//!    or on a new capitalised line), possibly after openers (`also`, `then`, `y`); or T is a
+//!    or on a new capitalised line), possibly after openers (`also`, `then`, `y`), and is not a
+//!    label (`Reply-To:`, `Email:`); or T is a
 //!    standalone request (`we need your`, `necesitamos su`);
 //! 2. D starts after T, at most `window` words after it, and no stop phrase (`to verify`,
 //!    `so that`, `para que`) lies between them; D is not inside a `not_documents` phrase
@@ -21,7 +22,7 @@
 //! 5. channels: an upload verb needs an e-mail word (`reply`, `email it back`) in the sentence,
 //!    and a safe channel (`portal`, `secure link`) without an e-mail word suppresses the request.
 
-use crate::tokenize::{FastMap, Tok};
+use crate::tokenize::{F_LABEL, FastMap, Tok};
 
 /// What a phrase means; a phrase may appear in several lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +153,16 @@ impl Language {
         if !m.iter().any(|x| matches!(x.kind, Kind::Document(_))) || any(Kind::Discussion) {
             return;
         }
-        let email = any(Kind::Email);
+        // An e-mail word counts unless negated right before it ("through the portal, not by
+        // email").
+        let email = m.iter().any(|x| {
+            x.kind == Kind::Email
+                && !m.iter().any(|n| {
+                    matches!(n.kind, Kind::Negation | Kind::StrongNegation)
+                        && n.e <= x.s
+                        && x.s - n.e <= 2
+                })
+        });
         let safe = any(Kind::Safe);
         for t in m {
             if !matches!(t.kind, Kind::Verb | Kind::Upload | Kind::Standalone) {
@@ -169,7 +179,9 @@ impl Language {
                 .min_by_key(|c| t.s - c.e)
             {
                 (cue.s, 0.9)
-            } else if self.clause_initial(toks, t.s) {
+            } else if self.clause_initial(toks, t.s)
+                && toks.get(t.e - 1).is_some_and(|k| k.flags & F_LABEL == 0)
+            {
                 (t.s, 0.75)
             } else {
                 continue;

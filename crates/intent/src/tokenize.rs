@@ -25,6 +25,8 @@ pub(crate) const F_SOFT: u8 = 2;
 pub(crate) const F_LINE: u8 = 4;
 /// The token starts with an uppercase letter.
 pub(crate) const F_UPPER: u8 = 8;
+/// A `:` or `-` follows the token directly (`Reply-To:`, `Email:`): a label, not a verb.
+pub(crate) const F_LABEL: u8 = 16;
 
 /// Most tokens one sentence may hold; a longer run is cut into pieces of this size.
 pub(crate) const MAX_SENTENCE_TOKENS: usize = 256;
@@ -435,6 +437,9 @@ pub(crate) fn for_each_sentence(
                 }
                 if upper {
                     flags |= F_UPPER;
+                }
+                if matches!(text.as_bytes().get(e), Some(b':' | b'-')) {
+                    flags |= F_LABEL;
                 }
                 toks.push(Tok {
                     id: vocab.get(&t.word),

@@ -1,0 +1,59 @@
+//! Throughput of `Detector::find` over the text of the mail corpus.
+//!
+//! `cargo run --release -p doublecheck-intent --example throughput [DIR]`
+//! (DIR defaults to `../shared/corpus` next to the checkout, or `DOUBLECHECK_CORPUS`).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for p in entries.flatten().map(|e| e.path()) {
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let dir = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("DOUBLECHECK_CORPUS").map(PathBuf::from))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
+    let mut paths = Vec::new();
+    files(&dir, &mut paths);
+    let texts: Vec<String> = paths
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .collect();
+    let bytes: usize = texts.iter().map(String::len).sum();
+    if bytes == 0 {
+        println!("no corpus text under {}", dir.display());
+        return;
+    }
+    let detector = doublecheck_intent::Detector::new();
+    // Repeat until at least ~200 MB have been scanned, for a stable figure.
+    let rounds = (200 * 1024 * 1024 / bytes).max(1);
+    let mut hits = 0usize;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        for t in &texts {
+            hits += detector.find(t).len();
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let mb = (bytes * rounds) as f64 / (1024.0 * 1024.0);
+    println!(
+        "{} files, {:.1} MB of text, {rounds} rounds: {:.1} MB/s ({} hits per round)",
+        texts.len(),
+        bytes as f64 / (1024.0 * 1024.0),
+        mb / secs,
+        hits / rounds
+    );
+}
