@@ -81,10 +81,37 @@ impl Hasher for Fnv {
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Folded words of all phrase lists, each with an id (1, 2, …).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Vocab {
     ids: FastMap<Box<str>, u32>,
     max_len: usize,
+    /// Bit set over [`sketch`] of every word: most words of a text are in no list, and this
+    /// rejects them without hashing the whole word.
+    sketches: Vec<u64>,
+}
+
+impl Default for Vocab {
+    fn default() -> Self {
+        Vocab {
+            ids: FastMap::default(),
+            max_len: 0,
+            sketches: vec![0; SKETCH_BITS / 64],
+        }
+    }
+}
+
+const SKETCH_BITS: usize = 1 << 16;
+
+/// A 16-bit digest of a word's length and first, second and last bytes.
+fn sketch(word: &[u8]) -> usize {
+    let n = word.len();
+    let first = word.first().map_or(0, |&b| usize::from(b));
+    let second = word.get(1).map_or(0, |&b| usize::from(b));
+    let last = word.last().map_or(0, |&b| usize::from(b));
+    ((n.wrapping_mul(0x9E37) ^ first.wrapping_mul(0x3B1) ^ second.wrapping_mul(0x61) ^ last)
+        .wrapping_mul(0x2545))
+        >> 3
+        & (SKETCH_BITS - 1)
 }
 
 impl Vocab {
@@ -95,11 +122,19 @@ impl Vocab {
         let id = u32::try_from(self.ids.len() + 1).unwrap_or(u32::MAX);
         self.ids.insert(word.into(), id);
         self.max_len = self.max_len.max(word.len());
+        let k = sketch(word.as_bytes());
+        if let Some(slot) = self.sketches.get_mut(k / 64) {
+            *slot |= 1 << (k % 64);
+        }
         id
     }
 
     pub(crate) fn get(&self, word: &str) -> u32 {
         if word.is_empty() || word.len() > self.max_len {
+            return 0;
+        }
+        let k = sketch(word.as_bytes());
+        if self.sketches.get(k / 64).is_none_or(|s| s & (1 << (k % 64)) == 0) {
             return 0;
         }
         self.ids.get(word).copied().unwrap_or(0)
@@ -271,6 +306,31 @@ fn is_abbreviation(word: &str) -> bool {
     )
 }
 
+/// Byte classes for the scanner's fast skip loop.
+const SKIP: u8 = 0;
+const OTHER: u8 = 1;
+
+const fn byte_classes() -> [u8; 256] {
+    let mut t = [SKIP; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        if b >= 0x80 || b.is_ascii_alphanumeric() {
+            t[i] = OTHER;
+        }
+        i += 1;
+    }
+    let special = b"\n\x0b\x0c!?;.,:()|[]<&";
+    let mut k = 0;
+    while k < special.len() {
+        t[special[k] as usize] = OTHER;
+        k += 1;
+    }
+    t
+}
+
+static BYTE_CLASS: [u8; 256] = byte_classes();
+
 /// Forward scanner over a text.
 pub(crate) struct Tokenizer<'a> {
     text: &'a str,
@@ -315,6 +375,21 @@ impl<'a> Tokenizer<'a> {
         self.word.clear();
         let mut i = start;
         while i < b.len() {
+            // Fast path: a run of ASCII letters and digits, copied at once (lowercased below).
+            let run = i;
+            while b.get(i).is_some_and(u8::is_ascii_alphanumeric) {
+                i += 1;
+            }
+            if i > run {
+                let take = (i - run).min(self.fold_limit.saturating_sub(self.word.len()));
+                self.word.push_str(self.text.get(run..run + take).unwrap_or(""));
+            }
+            let Some(&byte) = b.get(i) else {
+                break;
+            };
+            if byte < 0x80 && byte != b'\'' && byte != b'`' && byte != b'&' {
+                break;
+            }
             let Some(c) = char_at(self.text, i) else {
                 break;
             };
@@ -343,12 +418,21 @@ impl<'a> Tokenizer<'a> {
             }
             break;
         }
+        // Folded non-ASCII characters are lowercase already.
+        self.word.make_ascii_lowercase();
         (start, i)
     }
 
     fn next_event(&mut self) -> Option<Event> {
         let b = self.text.as_bytes();
         while self.pos < b.len() {
+            // Skip spaces and plain punctuation in a tight loop.
+            while b.get(self.pos).is_some_and(|&c| BYTE_CLASS[usize::from(c)] == SKIP) {
+                self.pos += 1;
+            }
+            if self.pos >= b.len() {
+                break;
+            }
             let i = self.pos;
             let c0 = b[i];
             if c0 < 0x80 {
@@ -430,7 +514,10 @@ pub(crate) fn for_each_sentence(
                     toks.clear();
                     pending = 0;
                 }
-                let upper = char_at(text, s).is_some_and(char::is_uppercase);
+                let upper = match text.as_bytes().get(s) {
+                    Some(&b) if b < 0x80 => b.is_ascii_uppercase(),
+                    _ => char_at(text, s).is_some_and(char::is_uppercase),
+                };
                 let mut flags = pending;
                 if toks.is_empty() {
                     flags |= F_SENT_START;
