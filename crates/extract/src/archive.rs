@@ -154,7 +154,10 @@ pub(crate) fn extract(ctx: &mut Ctx<'_>, bytes: &[u8], path: &str, depth: u32) {
             );
             continue;
         }
-        if !matches!(method, CompressionMethod::Stored | CompressionMethod::Deflated) {
+        if !matches!(
+            method,
+            CompressionMethod::Stored | CompressionMethod::Deflated
+        ) {
             ctx.out.members.push(Member {
                 path: mpath.clone(),
                 kind: kind_from_name(&name),

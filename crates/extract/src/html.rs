@@ -67,14 +67,56 @@ struct Absent {
 const RAW_TEXT: [&str; 6] = ["script", "style", "head", "title", "template", "xml"];
 
 const BLOCK_LINE: [&str; 34] = [
-    "div", "br", "tr", "li", "dt", "dd", "section", "article", "header", "footer", "nav",
-    "aside", "main", "figure", "figcaption", "form", "fieldset", "legend", "address", "center",
-    "caption", "thead", "tbody", "tfoot", "option", "details", "summary", "dialog", "menu",
-    "hgroup", "body", "html", "label", "textarea",
+    "div",
+    "br",
+    "tr",
+    "li",
+    "dt",
+    "dd",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "main",
+    "figure",
+    "figcaption",
+    "form",
+    "fieldset",
+    "legend",
+    "address",
+    "center",
+    "caption",
+    "thead",
+    "tbody",
+    "tfoot",
+    "option",
+    "details",
+    "summary",
+    "dialog",
+    "menu",
+    "hgroup",
+    "body",
+    "html",
+    "label",
+    "textarea",
 ];
 
 const BLOCK_PARA: [&str; 13] = [
-    "p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dl", "blockquote", "hr",
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "ul",
+    "ol",
+    "dl",
+    "blockquote",
+    "hr",
 ];
 
 impl<'a> Converter<'a> {
@@ -462,9 +504,9 @@ fn numeric_char(v: u32) -> char {
     const C1: [char; 32] = [
         '\u{20AC}', '\u{81}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}',
         '\u{2021}', '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{8D}',
-        '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}',
-        '\u{2022}', '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}',
-        '\u{0153}', '\u{9D}', '\u{017E}', '\u{0178}',
+        '\u{017D}', '\u{8F}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}',
+        '\u{2013}', '\u{2014}', '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}',
+        '\u{9D}', '\u{017E}', '\u{0178}',
     ];
     match v {
         0 => '\u{FFFD}',
@@ -656,12 +698,20 @@ mod tests {
             "a b & c <d> \"e\" 'f' '"
         );
         assert_eq!(
-            html_to_text("env&iacute;e su licencia de conducir y n&uacute;mero de identificaci&oacute;n, se&ntilde;or"),
+            html_to_text(
+                "env&iacute;e su licencia de conducir y n&uacute;mero de identificaci&oacute;n, se&ntilde;or"
+            ),
             "envíe su licencia de conducir y número de identificación, señor"
         );
-        assert_eq!(html_to_text("&Aacute;&Eacute;&Ntilde;&uuml;&iquest;"), "ÁÉÑü¿");
+        assert_eq!(
+            html_to_text("&Aacute;&Eacute;&Ntilde;&uuml;&iquest;"),
+            "ÁÉÑü¿"
+        );
         assert_eq!(html_to_text("&#233;&#xE9;&#XE9;"), "ééé");
-        assert_eq!(html_to_text("&#0;&#xD800;&#99999999999;"), "\u{FFFD}\u{FFFD}\u{FFFD}");
+        assert_eq!(
+            html_to_text("&#0;&#xD800;&#99999999999;"),
+            "\u{FFFD}\u{FFFD}\u{FFFD}"
+        );
         assert_eq!(html_to_text("&#150;&#8217;"), "–\u{2019}");
         assert_eq!(html_to_text("a &unknown; b & c &"), "a &unknown; b & c &");
         assert_eq!(html_to_text("AT&amp T &copy 2024"), "AT& T © 2024");
@@ -689,7 +739,9 @@ mod tests {
         assert_eq!(html_to_text("a<br>b<br/>c"), "a\nb\nc");
         assert_eq!(html_to_text("<div>a</div><div>b</div>"), "a\nb");
         assert_eq!(
-            html_to_text("<table><tr><td>Name</td><td>SSN</td></tr><tr><th>Ann</th><td>123</td></tr></table>"),
+            html_to_text(
+                "<table><tr><td>Name</td><td>SSN</td></tr><tr><th>Ann</th><td>123</td></tr></table>"
+            ),
             "Name\tSSN\nAnn\t123"
         );
         assert_eq!(html_to_text("<ul><li>x</li><li>y</li></ul>"), "x\ny");
@@ -711,7 +763,10 @@ mod tests {
         assert_eq!(html_to_text("text <b"), "text");
         assert_eq!(html_to_text("x<a title=\"a>b\">y</a>"), "xy");
         assert_eq!(html_to_text("x<a title=\"unclosed>y"), "xy");
-        assert_eq!(html_to_text("<script>never closed, text stays"), "never closed, text stays");
+        assert_eq!(
+            html_to_text("<script>never closed, text stays"),
+            "never closed, text stays"
+        );
         assert_eq!(html_to_text("</>"), "</>");
         assert_eq!(html_to_text(""), "");
         assert_eq!(html_to_text("<<<<>>>>"), "<<<<>>>>");
@@ -730,7 +785,16 @@ mod tests {
     #[test]
     fn adversarial_shapes_are_linear() {
         for unit in [
-            "<head>", "<script>", "<a \"", "<a '", "<!--", "&#", "&amp", "<!", "</", "<a x='>",
+            "<head>",
+            "<script>",
+            "<a \"",
+            "<a '",
+            "<!--",
+            "&#",
+            "&amp",
+            "<!",
+            "</",
+            "<a x='>",
             "<style>a</scrip",
         ] {
             let s = unit.repeat(200_000);

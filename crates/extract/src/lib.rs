@@ -211,7 +211,10 @@ pub(crate) fn process(ctx: &mut Ctx<'_>, bytes: &[u8], kind: FileKind, path: &st
         ctx.problem(
             path,
             ProblemKind::Unscannable,
-            format!("The {} extractor failed ({msg}); its content was not scanned.", kind_name(kind)),
+            format!(
+                "The {} extractor failed ({msg}); its content was not scanned.",
+                kind_name(kind)
+            ),
         );
     }
 }

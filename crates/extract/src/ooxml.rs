@@ -440,9 +440,7 @@ fn shared_strings(xml: &str) -> Result<Vec<String>, (Vec<String>, String)> {
                 _ => {}
             },
             Event::Text(t) if in_si && in_t && !in_phonetic => cur.push_str(&t.xml10_content()),
-            Event::CData(t) if in_si && in_t && !in_phonetic => {
-                cur.push_str(&t.xml10_content())
-            }
+            Event::CData(t) if in_si && in_t && !in_phonetic => cur.push_str(&t.xml10_content()),
             Event::GeneralRef(e) if in_si && in_t && !in_phonetic => {
                 if let Some(c) = entity_text(&e) {
                     cur.push(c);
@@ -584,10 +582,14 @@ mod tests {
 
     #[test]
     fn part_numbers() {
-        let names: Vec<String> = ["ppt/slides/slide10.xml", "ppt/slides/slide2.xml", "ppt/slides/_rels/slide2.xml.rels"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let names: Vec<String> = [
+            "ppt/slides/slide10.xml",
+            "ppt/slides/slide2.xml",
+            "ppt/slides/_rels/slide2.xml.rels",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             numbered_parts(&names, "ppt/slides/slide"),
             vec!["ppt/slides/slide2.xml", "ppt/slides/slide10.xml"]

@@ -182,8 +182,9 @@ pub(crate) fn extension(filename: &str) -> Option<String> {
 fn kind_from_filename(filename: &str) -> Option<FileKind> {
     let ext = extension(filename)?;
     Some(match ext.as_str() {
-        "txt" | "text" | "log" | "md" | "json" | "xml" | "ics" | "vcf" | "ini" | "yaml"
-        | "yml" => FileKind::Text,
+        "txt" | "text" | "log" | "md" | "json" | "xml" | "ics" | "vcf" | "ini" | "yaml" | "yml" => {
+            FileKind::Text
+        }
         "csv" | "tsv" => FileKind::Csv,
         "htm" | "html" | "xhtml" => FileKind::Html,
         "pdf" => FileKind::Pdf,
@@ -208,25 +209,32 @@ fn kind_from_filename(filename: &str) -> Option<FileKind> {
 }
 
 fn kind_from_content_type(ct: &str) -> Option<FileKind> {
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     Some(match mime.as_str() {
         "text/csv" | "text/tab-separated-values" | "application/csv" => FileKind::Csv,
         "text/html" | "application/xhtml+xml" => FileKind::Html,
         "application/pdf" => FileKind::Pdf,
-        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => {
-            FileKind::Docx
-        }
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document" => FileKind::Docx,
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => FileKind::Xlsx,
         "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
             FileKind::Pptx
         }
-        "application/msword" | "application/vnd.ms-excel" | "application/vnd.ms-powerpoint"
+        "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-powerpoint"
         | "application/vnd.ms-outlook" => FileKind::OtherOffice,
         "application/zip" | "application/x-zip-compressed" => FileKind::Zip,
-        "application/x-rar-compressed" | "application/vnd.rar" | "application/x-7z-compressed"
-        | "application/gzip" | "application/x-gzip" | "application/x-tar" => {
-            FileKind::OtherArchive
-        }
+        "application/x-rar-compressed"
+        | "application/vnd.rar"
+        | "application/x-7z-compressed"
+        | "application/gzip"
+        | "application/x-gzip"
+        | "application/x-tar" => FileKind::OtherArchive,
         "image/jpeg" | "image/jpg" | "image/pjpeg" => FileKind::Image(ImageKind::Jpeg),
         "image/png" => FileKind::Image(ImageKind::Png),
         "image/gif" => FileKind::Image(ImageKind::Gif),
@@ -277,7 +285,10 @@ mod tests {
             sniff(b"\x89PNG\r\n\x1a\n....", None, None),
             FileKind::Image(ImageKind::Png)
         );
-        assert_eq!(sniff(b"GIF89a...", None, None), FileKind::Image(ImageKind::Gif));
+        assert_eq!(
+            sniff(b"GIF89a...", None, None),
+            FileKind::Image(ImageKind::Gif)
+        );
         assert_eq!(
             sniff(b"RIFF\0\0\0\0WEBPVP8 ", None, None),
             FileKind::Image(ImageKind::Webp)
@@ -286,7 +297,10 @@ mod tests {
             sniff(b"\0\0\0\x18ftypheic\0\0\0\0", None, None),
             FileKind::Image(ImageKind::Heic)
         );
-        assert_eq!(sniff(b"II*\0\x08\0\0\0", None, None), FileKind::Image(ImageKind::Tiff));
+        assert_eq!(
+            sniff(b"II*\0\x08\0\0\0", None, None),
+            FileKind::Image(ImageKind::Tiff)
+        );
         let mut bmp = b"BM".to_vec();
         bmp.extend_from_slice(&[0; 12]);
         bmp.extend_from_slice(&40u32.to_le_bytes());
@@ -295,12 +309,18 @@ mod tests {
 
     #[test]
     fn archives() {
-        assert_eq!(sniff(b"Rar!\x1a\x07\x01\0", None, None), FileKind::OtherArchive);
+        assert_eq!(
+            sniff(b"Rar!\x1a\x07\x01\0", None, None),
+            FileKind::OtherArchive
+        );
         assert_eq!(
             sniff(&[0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C, 0, 4], None, None),
             FileKind::OtherArchive
         );
-        assert_eq!(sniff(&[0x1F, 0x8B, 8, 0], None, None), FileKind::OtherArchive);
+        assert_eq!(
+            sniff(&[0x1F, 0x8B, 8, 0], None, None),
+            FileKind::OtherArchive
+        );
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(sniff(&tar, None, None), FileKind::OtherArchive);
@@ -310,12 +330,18 @@ mod tests {
     #[test]
     fn names_and_types() {
         assert_eq!(sniff(b"a,b\n1,2\n", Some("x.CSV"), None), FileKind::Csv);
-        assert_eq!(sniff(b"a,b", None, Some("text/csv; charset=utf-8")), FileKind::Csv);
+        assert_eq!(
+            sniff(b"a,b", None, Some("text/csv; charset=utf-8")),
+            FileKind::Csv
+        );
         assert_eq!(sniff(b"hello", None, Some("text/plain")), FileKind::Text);
         assert_eq!(sniff(b"hello", None, None), FileKind::Text);
         assert_eq!(sniff(b"\0\x01\x02binary", None, None), FileKind::Binary);
         assert_eq!(sniff(b"", None, None), FileKind::Binary);
-        assert_eq!(sniff(b"From: a@b\r\n", Some("fwd.eml"), None), FileKind::Email);
+        assert_eq!(
+            sniff(b"From: a@b\r\n", Some("fwd.eml"), None),
+            FileKind::Email
+        );
         assert_eq!(sniff(b"x", None, Some("message/rfc822")), FileKind::Email);
         assert_eq!(sniff(b"garbage", Some("broken.pdf"), None), FileKind::Pdf);
         assert_eq!(
