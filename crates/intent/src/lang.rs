@@ -245,9 +245,9 @@ pub(crate) fn load(code: &str, source: &str, vocab: &mut Vocab) -> Result<Langua
         return Err(cx.err("[documents] lists no document term".to_owned()));
     }
     if !lang.trie.has(Kind::Verb) && !lang.trie.has(Kind::Standalone) {
-        return Err(cx.err(
-            "[request] needs at least one entry in `verbs` or `standalone`".to_owned(),
-        ));
+        return Err(
+            cx.err("[request] needs at least one entry in `verbs` or `standalone`".to_owned())
+        );
     }
     Ok(lang)
 }

@@ -223,7 +223,10 @@ impl Detector {
         Solicitation {
             start,
             end,
-            category: lang::CATEGORIES.get(h.category).copied().unwrap_or("unknown"),
+            category: lang::CATEGORIES
+                .get(h.category)
+                .copied()
+                .unwrap_or("unknown"),
             document: clean(text.get(doc_start..end).unwrap_or("")),
             language: self
                 .languages
@@ -318,7 +321,11 @@ mod tests {
         let found = Detector::new().find(&long);
         assert_eq!(found.len(), 1);
         assert!(found[0].snippet.chars().count() <= MAX_SNIPPET_CHARS);
-        assert!(found[0].snippet.contains("passport"), "{}", found[0].snippet);
+        assert!(
+            found[0].snippet.contains("passport"),
+            "{}",
+            found[0].snippet
+        );
     }
 
     #[test]

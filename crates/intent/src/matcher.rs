@@ -12,7 +12,8 @@
 //!    or on a new capitalised line), possibly after openers (`also`, `then`, `y`), and is not a
 //!    label (`Reply-To:`, `Email:`); or T is a
 //!    standalone request (`we need your`, `necesitamos su`);
-//! 2. D starts after T, at most `window` words after it, and no stop phrase (`to verify`,
+//! 2. D starts after T, at most `window` words after it (or after an earlier document of the same
+//!    request: "your name, date of birth and the last four digits of your SSN"), and no stop phrase (`to verify`,
 //!    `so that`, `para que`) lies between them; D is not inside a `not_documents` phrase
 //!    (`license key`) nor inside a longer document term;
 //! 3. no negation ends within `negation_window` words before T, unless a contrast word (`but`,
@@ -198,7 +199,8 @@ impl Language {
                 .map(|x| x.s)
                 .min()
                 .unwrap_or(usize::MAX);
-            let limit = t.e + self.window;
+            // A list of documents may run past the window: each document found extends it.
+            let mut limit = t.e + self.window;
             for d in m {
                 let Kind::Document(category) = d.kind else {
                     continue;
@@ -218,8 +220,11 @@ impl Language {
                 if inside_longer || excluded {
                     continue;
                 }
-                let possessive = (d.s.saturating_sub(3).max(t.e)..d.s)
-                    .any(|i| toks.get(i).is_some_and(|k| self.possessives.contains_key(&k.id)));
+                limit = limit.max(d.e + self.window);
+                let possessive = (d.s.saturating_sub(3).max(t.e)..d.s).any(|i| {
+                    toks.get(i)
+                        .is_some_and(|k| self.possessives.contains_key(&k.id))
+                });
                 let gap = (d.s - t.e) as f32;
                 let confidence =
                     (base + if possessive { 0.05 } else { 0.0 } - 0.01 * gap).clamp(0.05, 1.0);
@@ -260,9 +265,9 @@ impl Language {
                 return false;
             }
             // "don't forget to send": the negation is part of a longer cue.
-            let overridden = m.iter().any(|c| {
-                c.kind == Kind::Cue && c.s <= n.s && c.e >= n.e && c.e - c.s > n.e - n.s
-            });
+            let overridden = m
+                .iter()
+                .any(|c| c.kind == Kind::Cue && c.s <= n.s && c.e >= n.e && c.e - c.s > n.e - n.s);
             if overridden {
                 return false;
             }

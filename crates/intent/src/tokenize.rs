@@ -134,7 +134,11 @@ impl Vocab {
             return 0;
         }
         let k = sketch(word.as_bytes());
-        if self.sketches.get(k / 64).is_none_or(|s| s & (1 << (k % 64)) == 0) {
+        if self
+            .sketches
+            .get(k / 64)
+            .is_none_or(|s| s & (1 << (k % 64)) == 0)
+        {
             return 0;
         }
         self.ids.get(word).copied().unwrap_or(0)
@@ -222,11 +226,10 @@ fn classify_tag(name: &[u8]) -> TagKind {
     }
     match &lower[..n] {
         b"br" => TagKind::LineBreak,
-        b"p" | b"div" | b"li" | b"ul" | b"ol" | b"tr" | b"td" | b"th" | b"table" | b"h1" | b"h2"
-        | b"h3" | b"h4" | b"h5" | b"h6" | b"hr" | b"blockquote" | b"section" | b"article"
-        | b"header" | b"footer" | b"title" | b"body" | b"html" | b"head" | b"dd" | b"dt" => {
-            TagKind::Block
-        }
+        b"p" | b"div" | b"li" | b"ul" | b"ol" | b"tr" | b"td" | b"th" | b"table" | b"h1"
+        | b"h2" | b"h3" | b"h4" | b"h5" | b"h6" | b"hr" | b"blockquote" | b"section"
+        | b"article" | b"header" | b"footer" | b"title" | b"body" | b"html" | b"head" | b"dd"
+        | b"dt" => TagKind::Block,
         _ => TagKind::Inline,
     }
 }
@@ -301,8 +304,24 @@ fn char_at(text: &str, i: usize) -> Option<char> {
 fn is_abbreviation(word: &str) -> bool {
     matches!(
         word,
-        "mr" | "mrs" | "ms" | "dr" | "sr" | "sra" | "srta" | "ud" | "uds" | "vs" | "st" | "jr"
-            | "prof" | "dept" | "approx" | "nro" | "num" | "av" | "avda"
+        "mr" | "mrs"
+            | "ms"
+            | "dr"
+            | "sr"
+            | "sra"
+            | "srta"
+            | "ud"
+            | "uds"
+            | "vs"
+            | "st"
+            | "jr"
+            | "prof"
+            | "dept"
+            | "approx"
+            | "nro"
+            | "num"
+            | "av"
+            | "avda"
     )
 }
 
@@ -382,7 +401,8 @@ impl<'a> Tokenizer<'a> {
             }
             if i > run {
                 let take = (i - run).min(self.fold_limit.saturating_sub(self.word.len()));
-                self.word.push_str(self.text.get(run..run + take).unwrap_or(""));
+                self.word
+                    .push_str(self.text.get(run..run + take).unwrap_or(""));
             }
             let Some(&byte) = b.get(i) else {
                 break;
@@ -427,7 +447,10 @@ impl<'a> Tokenizer<'a> {
         let b = self.text.as_bytes();
         while self.pos < b.len() {
             // Skip spaces and plain punctuation in a tight loop.
-            while b.get(self.pos).is_some_and(|&c| BYTE_CLASS[usize::from(c)] == SKIP) {
+            while b
+                .get(self.pos)
+                .is_some_and(|&c| BYTE_CLASS[usize::from(c)] == SKIP)
+            {
                 self.pos += 1;
             }
             if self.pos >= b.len() {
@@ -577,8 +600,14 @@ mod tests {
     #[test]
     fn folds_apostrophes_and_accents() {
         assert_eq!(phrase_words("Driver’s License"), ["drivers", "license"]);
-        assert_eq!(phrase_words("driver&#8217;s licence"), ["drivers", "licence"]);
-        assert_eq!(phrase_words("envíenos su CÉDULA"), ["envienos", "su", "cedula"]);
+        assert_eq!(
+            phrase_words("driver&#8217;s licence"),
+            ["drivers", "licence"]
+        );
+        assert_eq!(
+            phrase_words("envíenos su CÉDULA"),
+            ["envienos", "su", "cedula"]
+        );
         assert_eq!(phrase_words("e-mail"), ["e", "mail"]);
         assert_eq!(phrase_words("ne\u{301}e"), ["nee"]);
         assert_eq!(phrase_words("año"), ["ano"]);

@@ -42,7 +42,9 @@ const NON_SPAM_BOUND: usize = 3;
 #[test]
 fn corpus_hits_are_rare_outside_spam() {
     let Some(dir) = corpus_dir() else {
-        println!("skipped: no corpus (../shared/corpus next to the checkout, or DOUBLECHECK_CORPUS)");
+        println!(
+            "skipped: no corpus (../shared/corpus next to the checkout, or DOUBLECHECK_CORPUS)"
+        );
         return;
     };
     let mut paths = Vec::new();

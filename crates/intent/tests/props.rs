@@ -13,7 +13,10 @@ fn check(text: &str) {
     for s in detector().find(text) {
         assert!(s.start <= s.end, "{s:?}");
         assert!(s.end <= text.len(), "{s:?}");
-        assert!(text.is_char_boundary(s.start) && text.is_char_boundary(s.end), "{s:?}");
+        assert!(
+            text.is_char_boundary(s.start) && text.is_char_boundary(s.end),
+            "{s:?}"
+        );
         assert!(s.snippet.chars().count() <= MAX_SNIPPET_CHARS, "{s:?}");
         assert!((0.0..=1.0).contains(&s.confidence), "{s:?}");
         assert!(doublecheck_intent::CATEGORIES.contains(&s.category));
@@ -22,10 +25,54 @@ fn check(text: &str) {
 
 /// Words the detector cares about, mixed with noise, so that generated text reaches the rules.
 const WORDS: &[&str] = &[
-    "please", "send", "us", "your", "driver’s", "license", "passport", "never", "not", "reply",
-    "with", "a", "copy", "of", "por", "favor", "envíe", "su", "DNI", "no", "portal", "email",
-    "upload", ",", ".", "\n", "<br>", "&#8217;", "’", "é", "\u{301}", "<p>", "¿", "?", "ñ", "SSN",
-    "card", "number", "we", "need", "don't", "forget", "to", "-", ":", "&", "<", "e\u{301}",
+    "please",
+    "send",
+    "us",
+    "your",
+    "driver’s",
+    "license",
+    "passport",
+    "never",
+    "not",
+    "reply",
+    "with",
+    "a",
+    "copy",
+    "of",
+    "por",
+    "favor",
+    "envíe",
+    "su",
+    "DNI",
+    "no",
+    "portal",
+    "email",
+    "upload",
+    ",",
+    ".",
+    "\n",
+    "<br>",
+    "&#8217;",
+    "’",
+    "é",
+    "\u{301}",
+    "<p>",
+    "¿",
+    "?",
+    "ñ",
+    "SSN",
+    "card",
+    "number",
+    "we",
+    "need",
+    "don't",
+    "forget",
+    "to",
+    "-",
+    ":",
+    "&",
+    "<",
+    "e\u{301}",
 ];
 
 proptest! {

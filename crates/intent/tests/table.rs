@@ -23,7 +23,10 @@ const EN: &[(&str, Option<&str>)] = &[
     ),
     ("We need you to email your SSN.", Some("ssn")),
     ("Could you send your card number?", Some("payment_card")),
-    ("Can you reply with your date of birth?", Some("date_of_birth")),
+    (
+        "Can you reply with your date of birth?",
+        Some("date_of_birth"),
+    ),
     (
         "Please upload a photo of your passport and reply to this email.",
         Some("passport"),
@@ -106,10 +109,7 @@ const EN: &[(&str, Option<&str>)] = &[
         "Scan your passport and email it back to us.",
         Some("passport"),
     ),
-    (
-        "Would you mind sending your tax ID number?",
-        Some("tax_id"),
-    ),
+    ("Would you mind sending your tax ID number?", Some("tax_id")),
     (
         "You will need to submit your ITIN by replying to this email.",
         Some("tax_id"),
@@ -146,6 +146,22 @@ const EN: &[(&str, Option<&str>)] = &[
         "Make sure to attach your proof of residence.",
         Some("proof_of_address"),
     ),
+    (
+        "Please reply with your full name, date of birth and the last four digits of your SSN.",
+        Some("ssn"),
+    ),
+    (
+        "You can also email us a copy of your ID if that is easier.",
+        Some("id_document"),
+    ),
+    (
+        "Please email the signed contract along with a copy of your passport.",
+        Some("passport"),
+    ),
+    (
+        "We never store card numbers. Please send your card number to complete the order.",
+        Some("payment_card"),
+    ),
     // --- negations and warnings (must not fire) ---
     ("Never send your license by email.", None),
     ("We will never ask you to send your password.", None),
@@ -156,23 +172,11 @@ const EN: &[(&str, Option<&str>)] = &[
         "We would never, under any circumstances, ask you to reply with your PIN.",
         None,
     ),
-    (
-        "Avoid sending your bank details by email.",
-        None,
-    ),
-    (
-        "You should not send your driver's license to anyone.",
-        None,
-    ),
-    (
-        "No need to send your passport; we already have it.",
-        None,
-    ),
+    ("Avoid sending your bank details by email.", None),
+    ("You should not send your driver's license to anyone.", None),
+    ("No need to send your passport; we already have it.", None),
     // --- discussion, reports (must not fire) ---
-    (
-        "The customer sent a copy of their license yesterday.",
-        None,
-    ),
+    ("The customer sent a copy of their license yesterday.", None),
     ("We received your passport scan.", None),
     (
         "Last week's email asked customers to send their licenses — this was a mistake.",
@@ -180,10 +184,7 @@ const EN: &[(&str, Option<&str>)] = &[
     ),
     ("Our policy on driver's license photos.", None),
     ("The DMV will mail your new license.", None),
-    (
-        "Scammers may ask you to send your bank details.",
-        None,
-    ),
+    ("Scammers may ask you to send your bank details.", None),
     (
         "If you receive an email asking you to reply with your password, delete it.",
         None,
@@ -206,14 +207,8 @@ const EN: &[(&str, Option<&str>)] = &[
         "Please send your passport through our secure portal, not by email.",
         None,
     ),
-    (
-        "Please provide your date of birth on our website.",
-        None,
-    ),
-    (
-        "Upload a photo of your ID in the app.",
-        None,
-    ),
+    ("Please provide your date of birth on our website.", None),
+    ("Upload a photo of your ID in the app.", None),
     // --- keywords inside other words or with other meanings (must not fire) ---
     ("Please send the report to our licensed agents.", None),
     (
@@ -226,12 +221,31 @@ const EN: &[(&str, Option<&str>)] = &[
         "Please reply if you forgot your password and need a reset.",
         None,
     ),
-    ("Please send us your questions about passport renewals.", None),
-    ("Send us your feedback!", None),
     (
-        "Please reply to confirm your new address.",
+        "Please send us your questions about passport renewals.",
         None,
     ),
+    ("Send us your feedback!", None),
+    ("Please send your license renewal form to the DMV.", None),
+    ("Send money to friends with your debit card!", None),
+    (
+        "Please send me your comments on the passport policy draft.",
+        None,
+    ),
+    ("Attached is a copy of my passport.", None),
+    ("I have attached my driver's license as requested.", None),
+    ("Enter your credit card number on the next page.", None),
+    ("Can you send me the license agreement?", None),
+    (
+        "For security reasons, please do not include your password in any reply.",
+        None,
+    ),
+    ("We will send your new passport by courier.", None),
+    (
+        "If you have any questions, please reply to this email.",
+        None,
+    ),
+    ("Please reply to confirm your new address.", None),
 ];
 
 const ES: &[(&str, Option<&str>)] = &[
@@ -257,14 +271,8 @@ const ES: &[(&str, Option<&str>)] = &[
     ("Envie su numero de tarjeta.", Some("payment_card")),
     ("Mande una foto de su cédula.", Some("national_id")),
     ("Mande una foto de su cedula.", Some("national_id")),
-    (
-        "Necesitamos su número de seguro social.",
-        Some("ssn"),
-    ),
-    (
-        "Necesitamos su numero de seguro social.",
-        Some("ssn"),
-    ),
+    ("Necesitamos su número de seguro social.", Some("ssn")),
+    ("Necesitamos su numero de seguro social.", Some("ssn")),
     (
         "¿Podría enviarnos su fecha de nacimiento?",
         Some("date_of_birth"),
@@ -321,21 +329,20 @@ const ES: &[(&str, Option<&str>)] = &[
         "Para completar el trámite, envíe una foto de su carné de conducir.",
         Some("drivers_license"),
     ),
-    // --- negaciones y advertencias (no deben disparar) ---
     (
-        "Nunca le pediremos que envíe su pasaporte.",
-        None,
+        "Por favor, responda a este correo indicando su número de cuenta y su fecha de nacimiento.",
+        Some("date_of_birth"),
     ),
+    (
+        "Envíenos su pasaporte por correo o súbalo en el portal.",
+        Some("passport"),
+    ),
+    // --- negaciones y advertencias (no deben disparar) ---
+    ("Nunca le pediremos que envíe su pasaporte.", None),
     ("No envíe su DNI por correo.", None),
     ("No envie su DNI por correo.", None),
-    (
-        "Jamás responda a un correo con su número de tarjeta.",
-        None,
-    ),
-    (
-        "Por favor, no nos mande su contraseña.",
-        None,
-    ),
+    ("Jamás responda a un correo con su número de tarjeta.", None),
+    ("Por favor, no nos mande su contraseña.", None),
     (
         "Evite enviar sus datos bancarios por correo electrónico.",
         None,
@@ -345,10 +352,7 @@ const ES: &[(&str, Option<&str>)] = &[
         None,
     ),
     // --- discusión (no deben disparar) ---
-    (
-        "El cliente envió una copia de su licencia ayer.",
-        None,
-    ),
+    ("El cliente envió una copia de su licencia ayer.", None),
     ("Recibimos la copia de su pasaporte.", None),
     (
         "El correo de la semana pasada pidió a los clientes enviar su licencia; fue un error.",
@@ -362,15 +366,9 @@ const ES: &[(&str, Option<&str>)] = &[
         "Los estafadores pueden pedirle que envíe su número de tarjeta.",
         None,
     ),
-    (
-        "Cuando el cliente envíe su DNI, lo revisaremos.",
-        None,
-    ),
+    ("Cuando el cliente envíe su DNI, lo revisaremos.", None),
     // --- canales seguros y otras acepciones (no deben disparar) ---
-    (
-        "Por favor suba su licencia en nuestro portal seguro.",
-        None,
-    ),
+    ("Por favor suba su licencia en nuestro portal seguro.", None),
     (
         "Envíe su pasaporte a través del enlace seguro https://portal.ejemplo.com.",
         None,
@@ -379,11 +377,17 @@ const ES: &[(&str, Option<&str>)] = &[
         "Por favor envíe la licencia de software al departamento.",
         None,
     ),
+    ("Por favor envíenos sus preguntas sobre el pasaporte.", None),
+    ("Le enviaremos su nueva tarjeta de crédito.", None),
+    ("Si tiene dudas, responda a este correo.", None),
     (
-        "Por favor envíenos sus preguntas sobre el pasaporte.",
+        "Por favor no responda a este correo con su pasaporte, use el portal.",
         None,
     ),
-    ("Le enviaremos su nueva tarjeta de crédito.", None),
+    (
+        "Le enviamos su nueva tarjeta de crédito por correo.",
+        None,
+    ),
 ];
 
 #[derive(Default)]
@@ -471,12 +475,19 @@ fn solicitation_fields() {
     assert_eq!(s.category, "drivers_license");
     assert_eq!(s.document, "driver’s license");
     assert_eq!(s.language, "en");
-    assert_eq!(&text[s.start..s.end], &text[text.find("Please").unwrap_or(0)..text.len() - 1]);
+    assert_eq!(
+        &text[s.start..s.end],
+        &text[text.find("Please").unwrap_or(0)..text.len() - 1]
+    );
     assert_eq!(
         s.snippet,
         "Please reply to this email with a copy of your driver’s license."
     );
-    assert!(s.confidence > 0.5 && s.confidence <= 1.0, "{}", s.confidence);
+    assert!(
+        s.confidence > 0.5 && s.confidence <= 1.0,
+        "{}",
+        s.confidence
+    );
 
     let es = Detector::new().find("Por favor adjunte su DNI.");
     assert_eq!(es.len(), 1, "{es:?}");
