@@ -229,6 +229,10 @@ const EN: &[(&str, Option<&str>)] = &[
     ("Please send your license renewal form to the DMV.", None),
     ("Send money to friends with your debit card!", None),
     (
+        "Please reply STOP to unsubscribe from credit card offers.",
+        None,
+    ),
+    (
         "Please send me your comments on the passport policy draft.",
         None,
     ),
@@ -384,10 +388,7 @@ const ES: &[(&str, Option<&str>)] = &[
         "Por favor no responda a este correo con su pasaporte, use el portal.",
         None,
     ),
-    (
-        "Le enviamos su nueva tarjeta de crédito por correo.",
-        None,
-    ),
+    ("Le enviamos su nueva tarjeta de crédito por correo.", None),
 ];
 
 #[derive(Default)]
