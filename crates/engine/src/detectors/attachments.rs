@@ -67,13 +67,27 @@ fn id_documents(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 /// Does a file name suggest an identity document? Whole tokens only: `idea.png` is not an ID.
 pub fn looks_like_id_document(name: &str) -> bool {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let stem = base.rsplit_once('.').map_or(base, |(s, _)| s).to_lowercase();
-    let tokens: Vec<String> = split_tokens(&stem);
+    let stem = base.rsplit_once('.').map_or(base, |(s, _)| s);
+    let tokens: Vec<String> = split_tokens(&split_camel(stem).to_lowercase());
     let strong = tokens
         .iter()
         .any(|t| ID_WORDS.contains(&t.as_str()) && !GENERIC.contains(&t.as_str()));
     let generic = tokens.iter().filter(|t| GENERIC.contains(&t.as_str())).count();
     strong || generic >= 2
+}
+
+/// `DriverLicense` → `Driver License`; `IDCard` stays one token (`idcard` is in the list).
+fn split_camel(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    let mut prev_lower = false;
+    for c in s.chars() {
+        if c.is_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_lowercase();
+        out.push(c);
+    }
+    out
 }
 
 /// Split on non-letters and on lower→upper camel-case changes; fold common accents.

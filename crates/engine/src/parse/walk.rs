@@ -31,7 +31,8 @@ pub(super) fn parse(raw: &[u8], limits: &Limits) -> ParsedMessage {
     };
 
     let parser = MessageParser::default();
-    let Some(message) = parser.parse(raw) else {
+    let parsed = parser.parse(raw).filter(|m| has_credible_header(m));
+    let Some(message) = parsed else {
         out.anomalies.push(Anomaly {
             kind: AnomalyKind::Unparseable,
             path: String::new(),
@@ -54,7 +55,7 @@ pub(super) fn parse(raw: &[u8], limits: &Limits) -> ParsedMessage {
             ),
         });
     }
-    if out.headers.from.is_empty() {
+    if out.headers.from.is_empty() && out.headers.count > 0 {
         out.anomalies.push(Anomaly {
             kind: AnomalyKind::BadHeader,
             path: String::new(),
@@ -68,6 +69,16 @@ pub(super) fn parse(raw: &[u8], limits: &Limits) -> ParsedMessage {
     }
     w.walk_message(&message, "", 0);
     out
+}
+
+/// At least one header field with a well-formed name (printable ASCII, no spaces): otherwise
+/// the "headers" are really text, and the bytes are scanned as such.
+fn has_credible_header(message: &Message<'_>) -> bool {
+    message.root_part().headers.iter().any(|h| {
+        let name = h.name.as_str();
+        !matches!(h.name, HeaderName::Other(_))
+            || (!name.is_empty() && name.len() <= 76 && name.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
+    })
 }
 
 fn entries(value: &HeaderValue<'_>, out: &mut Vec<AddressEntry>, groups: Option<&mut Vec<String>>) {

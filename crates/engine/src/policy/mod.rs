@@ -223,9 +223,8 @@ fn rule_matches(rule: &Rule, findings: &[Finding], facts: &Facts<'_>, groups: &[
             && (rule.kinds.is_empty() || f.kind.as_deref().is_some_and(|k| rule.kinds.iter().any(|x| x == k)))
     };
     let selected: Vec<&Finding> = findings.iter().filter(passes).collect();
-    let by_pattern = |p: &String| selected.iter().filter(move |f| id_matches(p, f.id));
     for p in &rule.if_all {
-        if by_pattern(p).next().is_none() {
+        if !selected.iter().any(|f| id_matches(p, f.id)) {
             return false;
         }
     }
