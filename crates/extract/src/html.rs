@@ -323,9 +323,7 @@ impl<'a> Converter<'a> {
         let mut i = self.pos + 1;
         let b = self.bytes;
         while i < b.len() {
-            let Some(off) = memchr::memchr3(b'>', b'"', b'\'', &b[i..]) else {
-                return None;
-            };
+            let off = memchr::memchr3(b'>', b'"', b'\'', &b[i..])?;
             let j = i + off;
             match b[j] {
                 b'>' => return Some(j),
@@ -379,11 +377,12 @@ impl<'a> Converter<'a> {
         let name = std::str::from_utf8(&buf[..name_len]).unwrap_or("");
         let self_closing = inner.last() == Some(&b'/');
 
-        if !closing && !self_closing {
-            if let Some(idx) = RAW_TEXT.iter().position(|t| *t == name) {
-                self.skip_raw_text(idx);
-                return;
-            }
+        if !closing
+            && !self_closing
+            && let Some(idx) = RAW_TEXT.iter().position(|t| *t == name)
+        {
+            self.skip_raw_text(idx);
+            return;
         }
         match name {
             "br" => {
@@ -486,10 +485,10 @@ fn decode_entity(rest: &[u8]) -> Option<(String, usize)> {
     }
     // Legacy references without ';' (&amp, &nbsp, &copy ...): longest known prefix.
     for len in (2..=n.min(8)).rev() {
-        if let Some(c) = named_entity(&name[..len]) {
-            if LEGACY_NO_SEMICOLON.contains(&&name[..len]) {
-                return Some((c.to_string(), len));
-            }
+        if let Some(c) = named_entity(&name[..len])
+            && LEGACY_NO_SEMICOLON.contains(&&name[..len])
+        {
+            return Some((c.to_string(), len));
         }
     }
     None

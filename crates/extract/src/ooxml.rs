@@ -423,10 +423,10 @@ fn shared_strings(xml: &str) -> Result<Vec<String>, (Vec<String>, String)> {
                 "rPh" => in_phonetic = true,
                 _ => {}
             },
-            Event::Empty(e) if e.local_name().as_ref() == "si" => {
-                if out.len() < MAX_SHARED_STRINGS {
-                    out.push(String::new());
-                }
+            Event::Empty(e)
+                if e.local_name().as_ref() == "si" && out.len() < MAX_SHARED_STRINGS =>
+            {
+                out.push(String::new());
             }
             Event::End(e) => match e.local_name().as_ref() {
                 "si" => {
@@ -482,11 +482,7 @@ fn sheet_text(xml: &str, shared: &[String], sink: &mut TextSink) -> Result<(), S
                 _ => {}
             },
             Event::End(e) => match e.local_name().as_ref() {
-                "row" => {
-                    if cells_in_row > 0 {
-                        sink.push('\n');
-                    }
-                }
+                "row" if cells_in_row > 0 => sink.push('\n'),
                 "c" => {
                     in_cell = false;
                     let text = match cell_type.as_deref() {
@@ -516,10 +512,8 @@ fn sheet_text(xml: &str, shared: &[String], sink: &mut TextSink) -> Result<(), S
                 "t" => in_inline_t = false,
                 _ => {}
             },
-            Event::Text(t) if in_value || in_inline_t => {
-                if value.len() < 64 * 1024 {
-                    value.push_str(&t.xml10_content());
-                }
+            Event::Text(t) if (in_value || in_inline_t) && value.len() < 64 * 1024 => {
+                value.push_str(&t.xml10_content());
             }
             Event::GeneralRef(e) if in_value || in_inline_t => {
                 if let Some(c) = entity_text(&e) {
