@@ -187,65 +187,6 @@ fn ceil_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-/// Append the normalised words of `seg` to `out` (each followed by a space).
-/// `cut_front` / `cut_back` drop a partial word at that edge.
-fn normalise(seg: &str, cut_front: bool, cut_back: bool, out: &mut String) {
-    let mut chars: &str = seg;
-    if cut_front {
-        let skip = seg
-            .char_indices()
-            .find(|(_, c)| !c.is_alphanumeric())
-            .map(|(i, _)| i)
-            .unwrap_or(seg.len());
-        chars = &seg[skip..];
-    }
-    if cut_back {
-        let keep = chars
-            .char_indices()
-            .rev()
-            .find(|(_, c)| !c.is_alphanumeric())
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        chars = &chars[..keep];
-    }
-    let mut in_word = false;
-    for c in chars.chars() {
-        if c.is_alphanumeric() {
-            for l in c.to_lowercase() {
-                out.push(fold(l));
-            }
-            in_word = true;
-        } else if c == '\'' || c == '\u{2019}' {
-            // "driver's" -> "drivers"
-        } else if in_word {
-            out.push(' ');
-            in_word = false;
-        }
-    }
-    if in_word {
-        out.push(' ');
-    }
-}
-
-fn contains_phrase(norm: &str, phrase: &str) -> bool {
-    // `norm` is " w1 w2 ... wn " so a phrase matches on word boundaries only.
-    let mut from = 0;
-    while let Some(p) = norm[from..].find(phrase) {
-        let at = from + p;
-        let before_ok = at > 0 && norm.as_bytes()[at - 1] == b' ';
-        let after = at + phrase.len();
-        let after_ok = after < norm.len() && norm.as_bytes()[after] == b' ';
-        if before_ok && after_ok {
-            return true;
-        }
-        from = at + 1;
-        if from >= norm.len() {
-            break;
-        }
-    }
-    false
-}
-
 /// Whether `word` occurs with exact case as a whole word in `seg`.
 fn raw_word(seg: &str, word: &str) -> bool {
     let b = seg.as_bytes();
@@ -259,6 +200,137 @@ fn raw_word(seg: &str, word: &str) -> bool {
             return true;
         }
         from = at + 1;
+    }
+    false
+}
+
+/// Cheap filter: (length, first letter) pairs of every context word of every
+/// kind; a window word outside the set cannot start or continue a phrase.
+fn maybe_context_word(w: &str) -> bool {
+    let b = w.as_bytes();
+    if b.is_empty() || !w.is_ascii() {
+        return !b.is_empty();
+    }
+    let len = b.iter().filter(|&&c| c != b'\'').count();
+    let first = b[0].to_ascii_lowercase();
+    FILTER.with(|f| f.contains(len, first))
+}
+
+struct Filter([u64; 32]);
+
+impl Filter {
+    fn build() -> Filter {
+        let mut bits = [0u64; 32];
+        for &k in Kind::all() {
+            for p in words(k) {
+                for w in p.split(' ') {
+                    let l = w.len().min(31);
+                    let c = w.as_bytes().first().copied().unwrap_or(0);
+                    if c.is_ascii_lowercase() {
+                        bits[l] |= 1 << (c - b'a');
+                    } else if c.is_ascii_digit() {
+                        bits[l] |= 1 << 40;
+                    }
+                }
+            }
+        }
+        Filter(bits)
+    }
+    fn contains(&self, len: usize, c: u8) -> bool {
+        let l = len.min(31);
+        if c.is_ascii_lowercase() {
+            self.0[l] & (1 << (c - b'a')) != 0
+        } else {
+            false
+        }
+    }
+}
+
+std::thread_local! {
+    static FILTER: Filter = Filter::build();
+}
+
+fn word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c >= 0x80 || c == b'\''
+}
+
+/// Compare a window word with one phrase word (lower-case ASCII), ignoring
+/// case, apostrophes and common accents.
+fn word_eq(w: &str, p: &str) -> bool {
+    if w.is_ascii() {
+        let mut wi = w.bytes().filter(|&c| c != b'\'');
+        let mut pi = p.bytes();
+        loop {
+            match (wi.next(), pi.next()) {
+                (None, None) => return true,
+                (Some(a), Some(b)) if a.to_ascii_lowercase() == b => {}
+                _ => return false,
+            }
+        }
+    }
+    let mut wi = w
+        .chars()
+        .filter(|&c| c != '\'' && c != '\u{2019}')
+        .flat_map(char::to_lowercase)
+        .map(fold);
+    let mut pi = p.chars();
+    loop {
+        match (wi.next(), pi.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Split `seg` into words (at most 24), dropping partial words at cut edges.
+fn split_words<'a>(seg: &'a str, cut_front: bool, cut_back: bool, out: &mut [&'a str; 24]) -> usize {
+    let b = seg.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() && n < out.len() {
+        if !word_byte(b[i]) {
+            i += 1;
+            continue;
+        }
+        let st = i;
+        while i < b.len() && word_byte(b[i]) {
+            i += 1;
+        }
+        if (cut_front && st == 0) || (cut_back && i == b.len()) {
+            continue;
+        }
+        // st and i sit next to ASCII bytes or the segment edges, which are
+        // char boundaries.
+        if let Some(w) = seg.get(st..i) {
+            let w = w.trim_matches(|c| c == '\'' || c == '\u{2019}');
+            if w.chars().any(char::is_alphanumeric) {
+                out[n] = w;
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn phrase_in(words: &[&str], phrase: &str) -> bool {
+    let first = phrase.split(' ').next().unwrap_or(phrase);
+    for i in 0..words.len() {
+        if !word_eq(words[i], first) {
+            continue;
+        }
+        let mut j = i;
+        let mut ok = true;
+        for p in phrase.split(' ') {
+            if j >= words.len() || !word_eq(words[j], p) {
+                ok = false;
+                break;
+            }
+            j += 1;
+        }
+        if ok {
+            return true;
+        }
     }
     false
 }
@@ -280,17 +352,19 @@ pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Ki
     let before = &text[b_from..start];
     let after = &text[end..a_to];
     let tb = text.as_bytes();
-    let cut_front = b_from > 0 && tb[b_from - 1].is_ascii_alphanumeric();
-    let cut_back = a_to < text.len() && tb[a_to].is_ascii_alphanumeric();
+    let cut_front = b_from > 0 && word_byte(tb[b_from - 1]);
+    let cut_back = a_to < text.len() && word_byte(tb[a_to]);
     if kind == Kind::CaSin && (raw_word(before, "SIN") || raw_word(after, "SIN")) {
         return true;
     }
-    let mut norm = String::with_capacity(before.len() + after.len() + 4);
+    let mut buf: [&str; 24] = [""; 24];
     for (seg, front, back) in [(before, cut_front, false), (after, false, cut_back)] {
-        norm.clear();
-        norm.push(' ');
-        normalise(seg, front, back, &mut norm);
-        if list.iter().any(|p| contains_phrase(&norm, p)) {
+        let n = split_words(seg, front, back, &mut buf);
+        if !buf[..n].iter().any(|w| maybe_context_word(w)) {
+            continue;
+        }
+        // "d.o.b." and similar dotted forms are separate one-letter words.
+        if list.iter().any(|p| phrase_in(&buf[..n], p)) {
             return true;
         }
     }

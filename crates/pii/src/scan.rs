@@ -937,6 +937,16 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             i = e.max(t + 1);
             continue;
         }
+        // A short stand-alone number ("10:30", "#4471", "$12") cannot be
+        // anything: no reader accepts fewer than 7 digits without a separator
+        // continuing the number or a prefix before it.
+        let cont = e < b.len() && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
+        let prefixed = s > 0 && matches!(b[s - 1], b'+' | b'(' | b'<')
+            || (s >= 3 && b[s - 1] == b' ' && b[s - 2].is_ascii_uppercase() && b[s - 3].is_ascii_uppercase());
+        if s == t && e - s < 7 && !cont && !prefixed {
+            i = e;
+            continue;
+        }
         cands.clear();
         collect(plan, b, s, t, e, lo, &mut cands);
         let mut best: Option<(Cand, Confidence)> = None;
