@@ -10,7 +10,9 @@ fn corpus() -> Option<String> {
     let mut files = Vec::new();
     let mut stack = vec![std::path::PathBuf::from(root)];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -35,15 +37,15 @@ fn synthetic() -> String {
     let para = "Hi team,\n\nFollowing up on yesterday's call about the Q3 roadmap. We agreed to \
 ship the onboarding changes before the 15th and revisit pricing after the review with \
 finance. Order 48213 shipped on 2024-03-12 at 10:30, tracking 1Z999AA10123456784. \
-Please send the signed copy to jane.doe@example.com or call me at (415) 555-0132.\n\
+\n\
 The budget is $12,500 for 3 months; ticket #4471 has the details and v2.3.1 notes.\n\
 Thanks,\nAlex\n\n";
     let mut s = String::new();
     let mut i = 0u64;
     while s.len() < 8 << 20 {
         s.push_str(para);
-        if i % 50 == 0 {
-            s.push_str("Card on file: 4111 1111 1111 1111, SSN 078-05-1121.\n");
+        if i.is_multiple_of(50) {
+            s.push_str("Reach me at jane.doe@example.com or (415) 555-0132. Card 4111 1111 1111 1111, SSN 078-05-1121.\n");
         }
         i += 1;
     }
@@ -82,7 +84,13 @@ fn main() {
         let rx = time(n, || re.find_iter(text).count());
         println!("{name}: {:.1} MB, {} matches", n as f64 / 1e6, out.len());
         println!("  scanner            {scan:>9.0} MB/s");
-        println!("  memchr(0) baseline {mem:>9.0} MB/s   (scanner = {:.2}x)", scan / mem);
-        println!("  regex \\d{{3}}-\\d{{2}}-\\d{{4}} {rx:>6.0} MB/s   (scanner = {:.2}x)", scan / rx);
+        println!(
+            "  memchr(0) baseline {mem:>9.0} MB/s   (scanner = {:.2}x)",
+            scan / mem
+        );
+        println!(
+            "  regex \\d{{3}}-\\d{{2}}-\\d{{4}} {rx:>6.0} MB/s   (scanner = {:.2}x)",
+            scan / rx
+        );
     }
 }

@@ -284,7 +284,12 @@ fn word_eq(w: &str, p: &str) -> bool {
 }
 
 /// Split `seg` into words (at most 24), dropping partial words at cut edges.
-fn split_words<'a>(seg: &'a str, cut_front: bool, cut_back: bool, out: &mut [&'a str; 24]) -> usize {
+fn split_words<'a>(
+    seg: &'a str,
+    cut_front: bool,
+    cut_back: bool,
+    out: &mut [&'a str; 24],
+) -> usize {
     let b = seg.as_bytes();
     let mut n = 0;
     let mut i = 0;
@@ -319,14 +324,12 @@ fn phrase_in(words: &[&str], phrase: &str) -> bool {
         if !word_eq(words[i], first) {
             continue;
         }
-        let mut j = i;
         let mut ok = true;
-        for p in phrase.split(' ') {
+        for (j, p) in (i..).zip(phrase.split(' ')) {
             if j >= words.len() || !word_eq(words[j], p) {
                 ok = false;
                 break;
             }
-            j += 1;
         }
         if ok {
             return true;
@@ -384,26 +387,70 @@ mod tests {
     fn whole_words_only() {
         assert!(ctx("DOB: 1990-01-02", "1990-01-02", Kind::DateOfBirth));
         assert!(!ctx("adobe 1990-01-02", "1990-01-02", Kind::DateOfBirth));
-        assert!(!ctx("dobermann 1990-01-02", "1990-01-02", Kind::DateOfBirth));
+        assert!(!ctx(
+            "dobermann 1990-01-02",
+            "1990-01-02",
+            Kind::DateOfBirth
+        ));
         assert!(ctx("D.O.B. 1990-01-02", "1990-01-02", Kind::DateOfBirth));
-        assert!(ctx("my passport number is 912803456", "912803456", Kind::UsPassport));
-        assert!(!ctx("my passportnumber is 912803456", "912803456", Kind::UsPassport));
+        assert!(ctx(
+            "my passport number is 912803456",
+            "912803456",
+            Kind::UsPassport
+        ));
+        assert!(!ctx(
+            "my passportnumber is 912803456",
+            "912803456",
+            Kind::UsPassport
+        ));
     }
 
     #[test]
     fn case_insensitive_and_apostrophes() {
-        assert!(ctx("my DrIvEr LiCeNsE is: 7774567901234", "7774567901234", Kind::UsDriverLicense));
-        assert!(ctx("Driver's license: D1234567", "D1234567", Kind::UsDriverLicense));
-        assert!(ctx("driver\u{2019}s license D1234567", "D1234567", Kind::UsDriverLicense));
+        assert!(ctx(
+            "my DrIvEr LiCeNsE is: 7774567901234",
+            "7774567901234",
+            Kind::UsDriverLicense
+        ));
+        assert!(ctx(
+            "Driver's license: D1234567",
+            "D1234567",
+            Kind::UsDriverLicense
+        ));
+        assert!(ctx(
+            "driver\u{2019}s license D1234567",
+            "D1234567",
+            Kind::UsDriverLicense
+        ));
     }
 
     #[test]
     fn spanish_words() {
-        assert!(ctx("Fecha de nacimiento: 23/04/1990", "23/04/1990", Kind::DateOfBirth));
-        assert!(ctx("Número de teléfono 555 123 4567", "555 123 4567", Kind::Phone));
-        assert!(ctx("licencia de conducir X1234567", "X1234567", Kind::UsDriverLicense));
-        assert!(ctx("su pasaporte es A12345678", "A12345678", Kind::UsPassport));
-        assert!(ctx("NÚMERO DE TARJETA 4111111111111111", "4111111111111111", Kind::CreditCard));
+        assert!(ctx(
+            "Fecha de nacimiento: 23/04/1990",
+            "23/04/1990",
+            Kind::DateOfBirth
+        ));
+        assert!(ctx(
+            "Número de teléfono 555 123 4567",
+            "555 123 4567",
+            Kind::Phone
+        ));
+        assert!(ctx(
+            "licencia de conducir X1234567",
+            "X1234567",
+            Kind::UsDriverLicense
+        ));
+        assert!(ctx(
+            "su pasaporte es A12345678",
+            "A12345678",
+            Kind::UsPassport
+        ));
+        assert!(ctx(
+            "NÚMERO DE TARJETA 4111111111111111",
+            "4111111111111111",
+            Kind::CreditCard
+        ));
     }
 
     #[test]
@@ -419,14 +466,24 @@ mod tests {
         // "kdob" cut so that only "dob" would be visible must not count.
         let text = format!("kdob{}1990-01-02", " ".repeat(DEFAULT_WINDOW - 3));
         let s = text.find("1990").unwrap();
-        assert!(!has_context(&text, s, s + 10, DEFAULT_WINDOW, Kind::DateOfBirth));
+        assert!(!has_context(
+            &text,
+            s,
+            s + 10,
+            DEFAULT_WINDOW,
+            Kind::DateOfBirth
+        ));
     }
 
     #[test]
     fn sin_is_case_sensitive() {
         assert!(ctx("SIN: 130 692 544", "130 692 544", Kind::CaSin));
         assert!(!ctx("sin cargo 130 692 544", "130 692 544", Kind::CaSin));
-        assert!(ctx("social insurance number 130 692 544", "130 692 544", Kind::CaSin));
+        assert!(ctx(
+            "social insurance number 130 692 544",
+            "130 692 544",
+            Kind::CaSin
+        ));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! loop only moves forward and never starts a candidate before the end of the
 //! previous match.
 
+// Readers check shape, then validate, then boundaries, as separate steps.
+#![allow(clippy::collapsible_if)]
+
 use crate::context;
 use crate::kind::{Confidence, Kind};
 use crate::validate::{self, card::CardBrand};
@@ -92,7 +95,11 @@ fn ok_after(b: &[u8], e: usize) -> bool {
     }
     if c == b',' && next_digit {
         // "123456789,50" is an amount; "4111...,4012..." is a list.
-        let n = b[e + 1..].iter().take(3).take_while(|c| c.is_ascii_digit()).count();
+        let n = b[e + 1..]
+            .iter()
+            .take(3)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         if n <= 2 {
             return false;
         }
@@ -755,7 +762,12 @@ fn read_phone(b: &[u8], s: usize, lo: usize, out: &mut Vec<Cand>) {
         }
     }
     // Area code in parentheses without trunk zero (BR and similar): (11) 98456-5666
-    if open && n >= 3 && len(0) == 2 && b[g[0].0] != b'0' && (len(1) == 4 || len(1) == 5) && len(2) == 4
+    if open
+        && n >= 3
+        && len(0) == 2
+        && b[g[0].0] != b'0'
+        && (len(1) == 4 || len(1) == 5)
+        && len(2) == 4
     {
         if emit(out, 3, Some(Medium), High) {
             return;
@@ -819,7 +831,8 @@ fn read_email(b: &[u8], a: usize, lo: usize) -> Option<Cand> {
     while p < a && b[p] == b'.' {
         p += 1;
     }
-    if p == a || a - p > 64 || (p > 0 && validate::email::local_char(b[p - 1]) && b[p - 1] != b'.') {
+    if p == a || a - p > 64 || (p > 0 && validate::email::local_char(b[p - 1]) && b[p - 1] != b'.')
+    {
         return None;
     }
     let mut q = a + 1;
@@ -942,7 +955,10 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
         // continuing the number or a prefix before it.
         let cont = e < b.len() && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
         let prefixed = s > 0 && matches!(b[s - 1], b'+' | b'(' | b'<')
-            || (s >= 3 && b[s - 1] == b' ' && b[s - 2].is_ascii_uppercase() && b[s - 3].is_ascii_uppercase());
+            || (s >= 3
+                && b[s - 1] == b' '
+                && b[s - 2].is_ascii_uppercase()
+                && b[s - 3].is_ascii_uppercase());
         if s == t && e - s < 7 && !cont && !prefixed {
             i = e;
             continue;
@@ -967,7 +983,11 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
                 None => true,
                 Some((bc, bconf)) => {
                     (conf, c.end - c.start, std::cmp::Reverse(priority(c.kind)))
-                        > (*bconf, bc.end - bc.start, std::cmp::Reverse(priority(bc.kind)))
+                        > (
+                            *bconf,
+                            bc.end - bc.start,
+                            std::cmp::Reverse(priority(bc.kind)),
+                        )
                 }
             };
             if better {
@@ -997,7 +1017,11 @@ fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: 
         if plan.on(Kind::CreditCard) {
             read_card(b, s, out);
         }
-        if plan.on(Kind::UsSsn) || plan.on(Kind::UsItin) || plan.on(Kind::AbaRouting) || plan.on(Kind::CaSin) {
+        if plan.on(Kind::UsSsn)
+            || plan.on(Kind::UsItin)
+            || plan.on(Kind::AbaRouting)
+            || plan.on(Kind::CaSin)
+        {
             read_nine(b, s, out);
         }
         if plan.on(Kind::Phone) {

@@ -63,13 +63,24 @@ fn cards() {
 
 #[test]
 fn ssn_and_itin() {
-    assert_eq!(found("SSN 078-05-1121"), vec![(Kind::UsSsn, "078-05-1121", High)]);
-    assert_eq!(found("x 078-05-1121 y"), vec![(Kind::UsSsn, "078-05-1121", High)]);
-    assert_eq!(found("078 05 1121"), vec![(Kind::UsSsn, "078 05 1121", Medium)]);
+    assert_eq!(
+        found("SSN 078-05-1121"),
+        vec![(Kind::UsSsn, "078-05-1121", High)]
+    );
+    assert_eq!(
+        found("x 078-05-1121 y"),
+        vec![(Kind::UsSsn, "078-05-1121", High)]
+    );
+    assert_eq!(
+        found("078 05 1121"),
+        vec![(Kind::UsSsn, "078 05 1121", Medium)]
+    );
     assert!(found("078051121").is_empty());
     assert_eq!(
         found_low("078051121").first().map(|m| m.0),
-        Some(Kind::AbaRouting).filter(|_| false).or(Some(found_low("078051121")[0].0))
+        Some(Kind::AbaRouting)
+            .filter(|_| false)
+            .or(Some(found_low("078051121")[0].0))
     );
     assert_eq!(
         found("social security number 078051121"),
@@ -84,8 +95,14 @@ fn ssn_and_itin() {
     assert!(found("666-12-1234 900-12-1234 123-00-1234 123-45-0000").is_empty());
     assert!(found("693-09.4444").is_empty());
     assert!(found("078-05-1121-22").is_empty());
-    assert_eq!(found("911-70-1234"), vec![(Kind::UsItin, "911-70-1234", Medium)]);
-    assert_eq!(found("ITIN 911-70-1234"), vec![(Kind::UsItin, "911-70-1234", High)]);
+    assert_eq!(
+        found("911-70-1234"),
+        vec![(Kind::UsItin, "911-70-1234", Medium)]
+    );
+    assert_eq!(
+        found("ITIN 911-70-1234"),
+        vec![(Kind::UsItin, "911-70-1234", High)]
+    );
     assert_eq!(
         found("contribuyente 911701234"),
         vec![(Kind::UsItin, "911701234", Medium)]
@@ -114,7 +131,10 @@ fn iban() {
         found("IBAN DE89 3704 0044 0532 0130 00."),
         vec![(Kind::Iban, "DE89 3704 0044 0532 0130 00", High)]
     );
-    assert_eq!(found("GB29NWBK60161331926819"), vec![(Kind::Iban, "GB29NWBK60161331926819", High)]);
+    assert_eq!(
+        found("GB29NWBK60161331926819"),
+        vec![(Kind::Iban, "GB29NWBK60161331926819", High)]
+    );
     assert_eq!(
         found("this is an iban VG96 VPVG 0000 0123 4567 8901 X in a sentence")[0].1,
         "VG96 VPVG 0000 0123 4567 8901"
@@ -126,7 +146,11 @@ fn iban() {
 
 #[test]
 fn driver_license_needs_context() {
-    assert!(found_low("H12234567 D1234567").iter().all(|m| m.0 != Kind::UsDriverLicense));
+    assert!(
+        found_low("H12234567 D1234567")
+            .iter()
+            .all(|m| m.0 != Kind::UsDriverLicense)
+    );
     assert_eq!(
         found("Driver's license: D1234567"),
         vec![(Kind::UsDriverLicense, "D1234567", High)]
@@ -174,7 +198,10 @@ fn dates_of_birth() {
         ("date of birth 04/23/1990", "04/23/1990"),
         ("born 23.04.1990", "23.04.1990"),
         ("Born on April 23, 1990 in Ohio", "April 23, 1990"),
-        ("fecha de nacimiento: 23 de abril de 1990", "23 de abril de 1990"),
+        (
+            "fecha de nacimiento: 23 de abril de 1990",
+            "23 de abril de 1990",
+        ),
         ("nacido el 23-abr-1990", "23-abr-1990"),
         ("D.O.B. 23 April 1990", "23 April 1990"),
     ] {
@@ -197,12 +224,21 @@ fn phones() {
             (Kind::Phone, "+1 415 555 0132", Medium)
         ]
     );
-    assert_eq!(found("tel: 415-555-0132")[0], (Kind::Phone, "415-555-0132", High));
-    assert_eq!(found("teléfono +44 (20) 7123 4567")[0], (Kind::Phone, "+44 (20) 7123 4567", High));
+    assert_eq!(
+        found("tel: 415-555-0132")[0],
+        (Kind::Phone, "415-555-0132", High)
+    );
+    assert_eq!(
+        found("teléfono +44 (20) 7123 4567")[0],
+        (Kind::Phone, "+44 (20) 7123 4567", High)
+    );
     assert_eq!(found("+33 1 42 68 53 00")[0].1, "+33 1 42 68 53 00");
     assert_eq!(found("My Israeli number is 09-7625400")[0].1, "09-7625400");
     assert_eq!(found("090-1234-5678")[0].1, "090-1234-5678");
-    assert_eq!(found("celular 13812345678")[0], (Kind::Phone, "13812345678", Medium));
+    assert_eq!(
+        found("celular 13812345678")[0],
+        (Kind::Phone, "13812345678", Medium)
+    );
     assert!(found("13812345678").is_empty());
     // timestamps, zones, versions, ids
     assert!(found("Date: Tue, 12 Mar 2024 10:30:00 +0000").is_empty());
@@ -226,13 +262,28 @@ fn emails() {
 
 #[test]
 fn nino_and_sin() {
-    assert_eq!(found("NI number AB123456C"), vec![(Kind::UkNino, "AB123456C", High)]);
-    assert_eq!(found("AB 12 34 56 C"), vec![(Kind::UkNino, "AB 12 34 56 C", High)]);
-    assert_eq!(found("x AB123456C"), vec![(Kind::UkNino, "AB123456C", Medium)]);
+    assert_eq!(
+        found("NI number AB123456C"),
+        vec![(Kind::UkNino, "AB123456C", High)]
+    );
+    assert_eq!(
+        found("AB 12 34 56 C"),
+        vec![(Kind::UkNino, "AB 12 34 56 C", High)]
+    );
+    assert_eq!(
+        found("x AB123456C"),
+        vec![(Kind::UkNino, "AB123456C", Medium)]
+    );
     assert!(found("GB123456A").is_empty());
     assert!(found("AB123456E").is_empty());
-    assert_eq!(found("SIN: 130 692 544"), vec![(Kind::CaSin, "130 692 544", High)]);
-    assert_eq!(found("130-692-544"), vec![(Kind::CaSin, "130-692-544", Medium)]);
+    assert_eq!(
+        found("SIN: 130 692 544"),
+        vec![(Kind::CaSin, "130 692 544", High)]
+    );
+    assert_eq!(
+        found("130-692-544"),
+        vec![(Kind::CaSin, "130-692-544", Medium)]
+    );
     assert!(found("130 692 545").iter().all(|m| m.0 != Kind::CaSin));
 }
 

@@ -128,7 +128,11 @@ fn presidio_conformance() {
             };
             (
                 ok,
-                format!("without context [{}] with context [{}]", show(&without), show(&with)),
+                format!(
+                    "without context [{}] with context [{}]",
+                    show(&without),
+                    show(&with)
+                ),
             )
         } else {
             let got: Vec<(usize, usize)> = scanner(kind, doublecheck_pii::DEFAULT_WINDOW)
@@ -161,9 +165,15 @@ fn presidio_conformance() {
         }
     }
     let (mut cases, mut agree) = (0, 0);
-    eprintln!("{:<20} {:>6} {:>6} {:>7}", "recognizer", "cases", "agree", "%");
+    eprintln!(
+        "{:<20} {:>6} {:>6} {:>7}",
+        "recognizer", "cases", "agree", "%"
+    );
     for (r, (c, a)) in &table {
-        eprintln!("{r:<20} {c:>6} {a:>6} {:>6.1}%", 100.0 * *a as f64 / *c as f64);
+        eprintln!(
+            "{r:<20} {c:>6} {a:>6} {:>6.1}%",
+            100.0 * *a as f64 / *c as f64
+        );
         cases += c;
         agree += a;
     }
@@ -172,8 +182,14 @@ fn presidio_conformance() {
     eprintln!("not covered: {skipped:?}");
     let mut unexplained = Vec::new();
     for (src, what) in &disagreements {
-        let reason = DEVIATIONS.iter().find(|(id, _)| src.ends_with(id)).map(|d| d.1);
-        eprintln!("DISAGREE {src}\n    {what}\n    reason: {}", reason.unwrap_or("UNLISTED"));
+        let reason = DEVIATIONS
+            .iter()
+            .find(|(id, _)| src.ends_with(id))
+            .map(|d| d.1);
+        eprintln!(
+            "DISAGREE {src}\n    {what}\n    reason: {}",
+            reason.unwrap_or("UNLISTED")
+        );
         if reason.is_none() {
             unexplained.push(src.clone());
         }
@@ -184,6 +200,9 @@ fn presidio_conformance() {
             "listed deviation now agrees (remove it): {id}"
         );
     }
-    assert!(unexplained.is_empty(), "unlisted disagreements: {unexplained:#?}");
+    assert!(
+        unexplained.is_empty(),
+        "unlisted disagreements: {unexplained:#?}"
+    );
     assert!(pct >= 98.0, "agreement {pct:.1}% below 98%");
 }

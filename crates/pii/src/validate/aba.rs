@@ -17,7 +17,7 @@ pub fn aba(d: &[u8]) -> bool {
     }
     let w = [3u32, 7, 1, 3, 7, 1, 3, 7, 1];
     let s: u32 = v.iter().zip(w).map(|(&x, w)| u32::from(x) * w).sum();
-    s % 10 == 0
+    s.is_multiple_of(10)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += d;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn prefix(d: &[u8], n: usize) -> u32 {

@@ -18,7 +18,11 @@
 /// Whether `v` (upper-case letters and digits) fits one of the state shapes.
 pub fn dl_shape(v: &[u8]) -> bool {
     let n = v.len();
-    if !(4..=14).contains(&n) || !v.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) {
+    if !(4..=14).contains(&n)
+        || !v
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    {
         return false;
     }
     let letters = v.iter().take_while(|c| c.is_ascii_uppercase()).count();

@@ -6,7 +6,7 @@ pub const MIN_YEAR: u32 = 1900;
 pub const MAX_YEAR: u32 = 2030;
 
 fn leap(y: u32) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 /// A real calendar date with a plausible birth year.
@@ -29,18 +29,48 @@ pub fn date_valid_yy(m: u32, d: u32) -> bool {
 }
 
 const MONTHS: &[(&str, u32)] = &[
-    ("january", 1), ("jan", 1), ("enero", 1), ("ene", 1),
-    ("february", 2), ("feb", 2), ("febrero", 2),
-    ("march", 3), ("mar", 3), ("marzo", 3),
-    ("april", 4), ("apr", 4), ("abril", 4), ("abr", 4),
-    ("may", 5), ("mayo", 5),
-    ("june", 6), ("jun", 6), ("junio", 6),
-    ("july", 7), ("jul", 7), ("julio", 7),
-    ("august", 8), ("aug", 8), ("agosto", 8), ("ago", 8),
-    ("september", 9), ("sep", 9), ("sept", 9), ("septiembre", 9), ("setiembre", 9), ("set", 9),
-    ("october", 10), ("oct", 10), ("octubre", 10),
-    ("november", 11), ("nov", 11), ("noviembre", 11),
-    ("december", 12), ("dec", 12), ("diciembre", 12), ("dic", 12),
+    ("january", 1),
+    ("jan", 1),
+    ("enero", 1),
+    ("ene", 1),
+    ("february", 2),
+    ("feb", 2),
+    ("febrero", 2),
+    ("march", 3),
+    ("mar", 3),
+    ("marzo", 3),
+    ("april", 4),
+    ("apr", 4),
+    ("abril", 4),
+    ("abr", 4),
+    ("may", 5),
+    ("mayo", 5),
+    ("june", 6),
+    ("jun", 6),
+    ("junio", 6),
+    ("july", 7),
+    ("jul", 7),
+    ("julio", 7),
+    ("august", 8),
+    ("aug", 8),
+    ("agosto", 8),
+    ("ago", 8),
+    ("september", 9),
+    ("sep", 9),
+    ("sept", 9),
+    ("septiembre", 9),
+    ("setiembre", 9),
+    ("set", 9),
+    ("october", 10),
+    ("oct", 10),
+    ("octubre", 10),
+    ("november", 11),
+    ("nov", 11),
+    ("noviembre", 11),
+    ("december", 12),
+    ("dec", 12),
+    ("diciembre", 12),
+    ("dic", 12),
 ];
 
 /// Month number for an English or Spanish month name or abbreviation

@@ -21,7 +21,11 @@ pub fn mrz_check_digit(field: &[u8]) -> Option<u8> {
 }
 
 fn check(field: &[u8], digit: u8) -> bool {
-    let expect = if digit == b'<' { 0 } else { digit.wrapping_sub(b'0') };
+    let expect = if digit == b'<' {
+        0
+    } else {
+        digit.wrapping_sub(b'0')
+    };
     if expect > 9 {
         return false;
     }
@@ -39,7 +43,9 @@ pub fn mrz_td3_line2(l: &[u8]) -> Option<[u8; 3]> {
     if !l[..9].iter().any(u8::is_ascii_digit)
         || !l[13..19].iter().all(u8::is_ascii_digit)
         || !l[21..27].iter().all(u8::is_ascii_digit)
-        || !l[10..13].iter().all(|c| c.is_ascii_uppercase() || *c == b'<')
+        || !l[10..13]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || *c == b'<')
         || !matches!(l[20], b'M' | b'F' | b'X' | b'<')
         || !l[9].is_ascii_digit()
         || !l[19].is_ascii_digit()
