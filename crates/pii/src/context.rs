@@ -204,8 +204,8 @@ fn raw_word(seg: &str, word: &str) -> bool {
     false
 }
 
-/// Cheap filter: (length, first letter) pairs of every context word of every
-/// kind; a window word outside the set cannot start or continue a phrase.
+/// Cheap filter: (length, first letter, last letter) of every context word of
+/// every kind; a window word outside the set cannot be part of a phrase.
 fn maybe_context_word(w: &str) -> bool {
     let b = w.as_bytes();
     if b.is_empty() || !w.is_ascii() {
@@ -213,35 +213,40 @@ fn maybe_context_word(w: &str) -> bool {
     }
     let len = b.iter().filter(|&&c| c != b'\'').count();
     let first = b[0].to_ascii_lowercase();
-    FILTER.with(|f| f.contains(len, first))
+    let last = b[b.len() - 1].to_ascii_lowercase();
+    FILTER.with(|f| f.contains(len, first, last))
 }
 
-struct Filter([u64; 32]);
+struct Filter(Vec<u32>);
+
+fn slot(len: usize, first: u8) -> Option<usize> {
+    first
+        .is_ascii_lowercase()
+        .then(|| len.min(31) * 26 + usize::from(first - b'a'))
+}
 
 impl Filter {
     fn build() -> Filter {
-        let mut bits = [0u64; 32];
+        let mut bits = vec![0u32; 32 * 26];
         for &k in Kind::all() {
             for p in words(k) {
                 for w in p.split(' ') {
-                    let l = w.len().min(31);
-                    let c = w.as_bytes().first().copied().unwrap_or(0);
-                    if c.is_ascii_lowercase() {
-                        bits[l] |= 1 << (c - b'a');
-                    } else if c.is_ascii_digit() {
-                        bits[l] |= 1 << 40;
+                    let wb = w.as_bytes();
+                    let (Some(&f), Some(&l)) = (wb.first(), wb.last()) else {
+                        continue;
+                    };
+                    if let (Some(i), true) = (slot(wb.len(), f), l.is_ascii_lowercase()) {
+                        bits[i] |= 1 << (l - b'a');
                     }
                 }
             }
         }
         Filter(bits)
     }
-    fn contains(&self, len: usize, c: u8) -> bool {
-        let l = len.min(31);
-        if c.is_ascii_lowercase() {
-            self.0[l] & (1 << (c - b'a')) != 0
-        } else {
-            false
+    fn contains(&self, len: usize, first: u8, last: u8) -> bool {
+        match slot(len, first) {
+            Some(i) if last.is_ascii_lowercase() => self.0[i] & (1 << (last - b'a')) != 0,
+            _ => false,
         }
     }
 }
