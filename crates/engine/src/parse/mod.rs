@@ -39,8 +39,6 @@ pub struct Headers {
     pub message_id: Option<String>,
     /// `List-*` header names present (`List-Id`, `List-Post`, …).
     pub list_headers: Vec<String>,
-    /// `Precedence:` value, lower-cased.
-    pub precedence: Option<String>,
     /// Number of header fields in the top-level header block.
     pub count: usize,
 }

@@ -30,7 +30,7 @@ pub(super) fn parse(raw: &[u8], limits: &Limits) -> ParsedMessage {
         raw
     };
 
-    let parser = MessageParser::default();
+    let parser = parser();
     let parsed = parser.parse(raw).filter(|m| has_credible_header(m));
     let Some(message) = parsed else {
         out.anomalies.push(Anomaly {
@@ -69,6 +69,25 @@ pub(super) fn parse(raw: &[u8], limits: &Limits) -> ParsedMessage {
     }
     w.walk_message(&message, "", 0);
     out
+}
+
+/// The mail-parser configuration: only the headers the detectors read are parsed; the others
+/// are skipped (still counted). Built once.
+fn parser() -> &'static MessageParser {
+    static PARSER: std::sync::OnceLock<MessageParser> = std::sync::OnceLock::new();
+    PARSER.get_or_init(|| {
+        MessageParser::new()
+            .with_mime_headers()
+            .header_address(HeaderName::From)
+            .header_address(HeaderName::Sender)
+            .header_address(HeaderName::ReplyTo)
+            .header_address(HeaderName::To)
+            .header_address(HeaderName::Cc)
+            .header_address(HeaderName::Bcc)
+            .header_text(HeaderName::Subject)
+            .header_id(HeaderName::MessageId)
+            .default_header_ignore()
+    })
 }
 
 /// At least one header field with a well-formed name (printable ASCII, no spaces): otherwise
@@ -144,11 +163,6 @@ fn read_headers(message: &Message<'_>) -> Headers {
                 let name = canonical_list_name(&header.name);
                 if !h.list_headers.iter().any(|n| n == name) {
                     h.list_headers.push(name.to_string());
-                }
-            }
-            HeaderName::Other(name) if name.eq_ignore_ascii_case("precedence") => {
-                if let Some(v) = header.value.as_text() {
-                    h.precedence = Some(v.trim().to_ascii_lowercase());
                 }
             }
             _ => {}
