@@ -27,8 +27,22 @@ impl Engine {
     }
 
     /// Check one raw message. An empty envelope is filled from the headers (From; To, Cc, Bcc).
-    /// Never panics and never fails: what cannot be read becomes a finding.
+    /// Never panics and never fails: what cannot be read becomes a finding. Should the engine
+    /// itself fail (a bug), the message is held for review (fail closed); front-ends that need
+    /// their own fail-open/fail-closed choice use [`Engine::try_check`].
     pub fn check(&self, raw: &[u8], envelope: &Envelope) -> Verdict {
+        match self.try_check(raw, envelope) {
+            Ok(v) => v,
+            Err(e) => internal_error_verdict(raw.len(), envelope, &e),
+        }
+    }
+
+    /// Like [`Engine::check`], but an internal failure is returned as an error.
+    pub fn try_check(&self, raw: &[u8], envelope: &Envelope) -> Result<Verdict, InternalError> {
+        doublecheck_extract::contain(|| self.check_inner(raw, envelope)).map_err(InternalError)
+    }
+
+    fn check_inner(&self, raw: &[u8], envelope: &Envelope) -> Verdict {
         let settings = &self.policy.settings;
         let msg = parse::parse(raw, &settings.limits);
         let envelope = complete_envelope(envelope, &msg);
@@ -54,6 +68,43 @@ impl Engine {
     /// Run only the sensitive-data scanner over plain text.
     pub fn scan_text(&self, text: &str) -> Vec<doublecheck_pii::Match> {
         self.tools.pii.scan(text)
+    }
+}
+
+/// The engine failed on a message (a bug, never bad input): the message was not checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalError(pub String);
+
+impl std::fmt::Display for InternalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "internal error while checking the message: {}", self.0)
+    }
+}
+
+impl std::error::Error for InternalError {}
+
+fn internal_error_verdict(size: usize, envelope: &Envelope, e: &InternalError) -> Verdict {
+    let finding = Finding::new("message.malformed", crate::finding::Severity::High, crate::finding::Location::message())
+        .kind("internal_error")
+        .evidence(ascii_line(&e.0, 200))
+        .reason("doublecheck failed while checking this message, so it was not checked.")
+        .fix("Keep the message for the administrators; it is held until someone looks at it.");
+    let reason = "The message could not be checked and is held for review.".to_string();
+    Verdict {
+        action: Action::Hold,
+        would: Action::Hold,
+        audit: false,
+        findings: vec![finding],
+        rules: vec![crate::policy::MatchedRule {
+            name: "internal error".into(),
+            action: Action::Hold,
+            reason: reason.clone(),
+        }],
+        plan: Plan::Hold { reason },
+        headers: Vec::new(),
+        message_id: None,
+        size,
+        recipients: envelope.rcpt_to.len(),
     }
 }
 

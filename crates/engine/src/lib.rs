@@ -26,7 +26,7 @@ pub mod policy;
 pub mod settings;
 pub mod verdict;
 
-pub use engine::{Engine, envelope_from_headers};
+pub use engine::{Engine, InternalError, envelope_from_headers};
 pub use envelope::Envelope;
 pub use finding::{DETECTOR_IDS, Finding, Location, Severity};
 pub use parse::ParsedMessage;

@@ -57,6 +57,12 @@ mod text;
 use serde::{Deserialize, Serialize};
 
 pub use html::html_to_text;
+
+/// Run `f`, turning a panic into `Err(message)` without printing it. For third-party parsers
+/// that may panic on hostile input (the engine wraps its MIME parser in this too).
+pub fn contain<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    guard::run(f)
+}
 pub use limits::Limits;
 pub use sniff::{FileKind, ImageKind, sniff};
 

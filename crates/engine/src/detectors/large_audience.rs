@@ -12,7 +12,7 @@ pub const ID: &str = "recipients.large_audience";
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let limit = ctx.settings.large_audience;
     let visible: HashSet<&str> = ctx.msg.visible_recipients().map(|a| a.address.as_str()).collect();
-    let envelope: HashSet<String> = ctx.envelope_recipients().into_iter().collect();
+    let envelope: HashSet<&str> = ctx.envelope_recipients().iter().map(String::as_str).collect();
     if visible.len() > limit {
         out.push(
             Finding::new(ID, Severity::Medium, Location::header("To, Cc"))

@@ -10,11 +10,13 @@ pub const ID: &str = "recipients.lookalike";
 
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let s = ctx.settings;
-    let mut known: Vec<&str> = Vec::with_capacity(CONSUMER_PROVIDERS.len() + WELL_KNOWN_DOMAINS.len() + 8);
-    known.extend(CONSUMER_PROVIDERS.iter().copied());
-    known.extend(WELL_KNOWN_DOMAINS.iter().copied());
-    known.extend(s.org_domains.iter().map(String::as_str));
-    known.extend(s.partner_domains.iter().map(String::as_str));
+    let known: Vec<&str> = CONSUMER_PROVIDERS
+        .iter()
+        .chain(WELL_KNOWN_DOMAINS)
+        .copied()
+        .chain(s.org_domains.iter().map(String::as_str))
+        .chain(s.partner_domains.iter().map(String::as_str))
+        .collect();
 
     let mut seen = BTreeSet::new();
     let visible: Vec<(&str, &str)> = [("To", &ctx.msg.headers.to), ("Cc", &ctx.msg.headers.cc), ("Bcc", &ctx.msg.headers.bcc)]
@@ -96,8 +98,18 @@ pub fn fold_confusables(domain: &str) -> String {
 
 /// Damerau–Levenshtein distance ≤ 1 (one insertion, deletion, substitution or adjacent swap).
 pub fn within_one_edit(a: &str, b: &str) -> bool {
+    if a == b || a.len().abs_diff(b.len()) > 4 {
+        return false;
+    }
+    if a.is_ascii() && b.is_ascii() {
+        return one_edit(a.as_bytes(), b.as_bytes());
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    one_edit(&a, &b)
+}
+
+fn one_edit<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     if a == b {
         return false;
     }
@@ -105,7 +117,7 @@ pub fn within_one_edit(a: &str, b: &str) -> bool {
     if la.abs_diff(lb) > 1 {
         return false;
     }
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     let suffix = a[prefix..]
         .iter()
         .rev()

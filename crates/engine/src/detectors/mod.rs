@@ -48,16 +48,26 @@ pub struct Context<'a> {
     pub tools: &'a Tools,
     /// Sensitive-data matches per text segment, computed once on first use.
     pii: OnceCell<Vec<Vec<doublecheck_pii::Match>>>,
+    recipients: Vec<String>,
+    has_external: bool,
 }
 
 impl<'a> Context<'a> {
     pub fn new(msg: &'a ParsedMessage, envelope: &'a Envelope, settings: &'a Settings, tools: &'a Tools) -> Context<'a> {
+        let recipients: Vec<String> = envelope.rcpt_to.iter().map(|r| normalize_address(r)).collect();
+        let has_external = recipients
+            .iter()
+            .map(String::as_str)
+            .chain(msg.visible_recipients().map(|a| a.address.as_str()))
+            .any(|a| !party_of(a, settings).is_internal());
         Context {
             msg,
             envelope,
             settings,
             tools,
             pii: OnceCell::new(),
+            recipients,
+            has_external,
         }
     }
 
@@ -77,17 +87,13 @@ impl<'a> Context<'a> {
     }
 
     /// Envelope recipients, normalized.
-    pub fn envelope_recipients(&self) -> Vec<String> {
-        self.envelope.rcpt_to.iter().map(|r| normalize_address(r)).collect()
+    pub fn envelope_recipients(&self) -> &[String] {
+        &self.recipients
     }
 
     /// Is any recipient (envelope or visible) outside the organization?
     pub fn has_external_recipient(&self) -> bool {
-        self.envelope_recipients()
-            .iter()
-            .map(String::as_str)
-            .chain(self.msg.visible_recipients().map(|a| a.address.as_str()))
-            .any(|a| !self.party(a).is_internal())
+        self.has_external
     }
 }
 

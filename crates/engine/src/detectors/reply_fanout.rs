@@ -86,8 +86,13 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     // 3. Many visible external recipients plus a request to reply.
     let external_visible = visible.iter().filter(|a| !ctx.party(a).is_internal()).count();
     if external_visible >= 3 && (solicits || asks_to_reply(ctx)) {
+        let header = match (ctx.msg.headers.to.is_empty(), ctx.msg.headers.cc.is_empty()) {
+            (false, false) => "To, Cc",
+            (true, false) => "Cc",
+            _ => "To",
+        };
         out.push(
-            Finding::new(ID, severity, Location::header("To, Cc"))
+            Finding::new(ID, severity, Location::header(header))
                 .kind("reply_all")
                 .count(external_visible)
                 .evidence(format!("{external_visible} visible external recipients and a request to reply"))

@@ -31,13 +31,26 @@ pub(super) fn parse(raw: &[u8], limits: &Limits) -> ParsedMessage {
     };
 
     let parser = parser();
-    let parsed = parser.parse(raw).filter(|m| has_credible_header(m));
+    // mail-parser is built never to panic; should it ever, the message is scanned as text.
+    let parsed = match extract::contain(|| parser.parse(raw)) {
+        Ok(p) => p.filter(|m| has_credible_header(m)),
+        Err(panic) => {
+            out.anomalies.push(Anomaly {
+                kind: AnomalyKind::Unparseable,
+                path: String::new(),
+                detail: format!("The MIME structure could not be parsed ({panic}); the message was scanned as plain text."),
+            });
+            None
+        }
+    };
     let Some(message) = parsed else {
-        out.anomalies.push(Anomaly {
-            kind: AnomalyKind::Unparseable,
-            path: String::new(),
-            detail: "No header block was found; the message was scanned as plain text.".into(),
-        });
+        if !out.anomalies.iter().any(|a| a.kind == AnomalyKind::Unparseable) {
+            out.anomalies.push(Anomaly {
+                kind: AnomalyKind::Unparseable,
+                path: String::new(),
+                detail: "No header block was found; the message was scanned as plain text.".into(),
+            });
+        }
         let mut w = Walker::new(limits, &mut out);
         let text = String::from_utf8_lossy(raw);
         w.push_text("1", Origin::Body, &text);
