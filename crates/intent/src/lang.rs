@@ -168,6 +168,7 @@ pub(crate) fn load(code: &str, source: &str, vocab: &mut Vocab) -> Result<Langua
         openers: FastMap::default(),
         possessives: FastMap::default(),
         doc_first: Vec::new(),
+        doc_terms: Vec::new(),
     };
 
     if let Some(Value::Table(s)) = table.get("settings") {
@@ -238,6 +239,7 @@ pub(crate) fn load(code: &str, source: &str, vocab: &mut Vocab) -> Result<Langua
             let ids: Vec<u32> = words.iter().map(|w| vocab.intern(w)).collect();
             lang.trie.insert(&ids, Kind::Document(index));
             lang.doc_first.extend(ids.first().copied());
+            lang.doc_terms.push(words);
             documents += 1;
         }
     }

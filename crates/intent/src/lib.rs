@@ -40,12 +40,14 @@
 
 pub mod lang;
 mod matcher;
+mod prefilter;
 mod tokenize;
 
 pub use lang::{CATEGORIES, LangError};
 
-use matcher::{Hit, Language};
-use tokenize::{Tok, Vocab, for_each_sentence};
+use matcher::{Hit, Language, Match};
+use prefilter::{AnchorScan, Anchors, restart_point};
+use tokenize::{Sentences, Tok, Vocab};
 
 /// The built-in English phrase lists.
 pub const EN_SOURCE: &str = include_str!("../lang/en.toml");
@@ -97,6 +99,8 @@ pub struct Detector {
     languages: Vec<Language>,
     /// Indexed by word id: the word begins a document term in some language.
     doc_first: Vec<bool>,
+    /// One word of every document term: only sentences with one of them are judged.
+    anchors: Anchors,
 }
 
 impl Default for Detector {
@@ -116,6 +120,7 @@ impl Detector {
                 vocab: Vocab::default(),
                 languages: Vec::new(),
                 doc_first: Vec::new(),
+                anchors: Anchors::default(),
             },
         }
     }
@@ -147,10 +152,17 @@ impl Detector {
                 }
             }
         }
+        let anchors = Anchors::new(
+            languages
+                .iter()
+                .flat_map(|l| l.doc_terms.iter().map(Vec::as_slice)),
+            &vocab,
+        );
         Ok(Detector {
             vocab,
             languages,
             doc_first,
+            anchors,
         })
     }
 
@@ -171,40 +183,67 @@ impl Detector {
         while !full.is_char_boundary(cut) {
             cut -= 1;
         }
-        let text = &full[..cut];
-        let mut found = Vec::new();
-        let mut toks = Vec::new();
-        let mut matches = Vec::new();
-        let mut hits = Vec::new();
-        let mut best: Vec<(Hit, usize)> = Vec::new();
-        for_each_sentence(text, &self.vocab, &mut toks, |sentence| {
-            let relevant = sentence
-                .iter()
-                .any(|t| self.doc_first.get(t.id as usize) == Some(&true));
-            if !relevant {
-                return;
-            }
-            best.clear();
-            for (li, lang) in self.languages.iter().enumerate() {
-                hits.clear();
-                lang.evaluate(sentence, &mut matches, &mut hits);
-                for h in &hits {
-                    match best.iter_mut().find(|(b, _)| b.category == h.category) {
-                        Some(slot) if slot.0.confidence < h.confidence => *slot = (*h, li),
-                        Some(_) => {}
-                        None => best.push((*h, li)),
-                    }
-                }
-            }
-            best.sort_by_key(|(h, _)| (h.start, h.doc_start));
-            for &(h, li) in &best {
-                found.push(self.solicitation(text, sentence, &h, li));
-            }
-        });
         Scan {
-            solicitations: found,
+            solicitations: self.find_in(&full[..cut], true),
             scanned_bytes: cut,
             truncated: cut < full.len(),
+        }
+    }
+
+    /// Every hit in `text`. With `prefilter`, only the sentences around anchor words (see
+    /// `prefilter`) are tokenized and judged; without, every sentence is (the reference the
+    /// prefilter is tested against).
+    fn find_in(&self, text: &str, prefilter: bool) -> Vec<Solicitation> {
+        let mut found = Vec::new();
+        let mut toks = Vec::new();
+        let mut work = Work::default();
+        let mut sentences = Sentences::new(text, &self.vocab);
+        let mut on_sentence = |sentence: &[Tok]| self.judge(text, sentence, &mut work, &mut found);
+        if !prefilter {
+            sentences.run(&self.vocab, &mut toks, usize::MAX, &mut on_sentence);
+            return found;
+        }
+        let mut scan = AnchorScan::new(text, &self.vocab);
+        // Sentences are complete up to `done`, where the splitter stopped after a sentence break.
+        let mut done = 0;
+        while let Some((start, end)) = scan.next(&self.anchors, &self.vocab) {
+            let from = restart_point(text, start, done);
+            if from > done {
+                sentences.restart(from);
+            }
+            let more = sentences.run(&self.vocab, &mut toks, end, &mut on_sentence);
+            done = sentences.pos();
+            if !more {
+                break;
+            }
+            scan.pos = scan.pos.max(done);
+        }
+        found
+    }
+
+    /// Judges one sentence in every language; appends its best hit per category.
+    fn judge(&self, text: &str, sentence: &[Tok], w: &mut Work, found: &mut Vec<Solicitation>) {
+        let relevant = sentence
+            .iter()
+            .any(|t| self.doc_first.get(t.id as usize) == Some(&true));
+        if !relevant {
+            return;
+        }
+        w.best.clear();
+        for (li, lang) in self.languages.iter().enumerate() {
+            w.hits.clear();
+            lang.evaluate(sentence, &mut w.matches, &mut w.hits);
+            for h in &w.hits {
+                match w.best.iter_mut().find(|(b, _)| b.category == h.category) {
+                    Some(slot) if slot.0.confidence < h.confidence => *slot = (*h, li),
+                    Some(_) => {}
+                    None => w.best.push((*h, li)),
+                }
+            }
+        }
+        w.best.sort_by_key(|(h, _)| (h.start, h.doc_start));
+        for &(h, li) in &w.best {
+            found.push(self.solicitation(text, sentence, &h, li));
         }
     }
 
@@ -237,6 +276,14 @@ impl Detector {
             snippet: snippet(text, first, last, start),
         }
     }
+}
+
+/// Scratch buffers of [`Detector::judge`].
+#[derive(Default)]
+struct Work {
+    matches: Vec<Match>,
+    hits: Vec<Hit>,
+    best: Vec<(Hit, usize)>,
 }
 
 /// Removes HTML tags and collapses whitespace.
@@ -369,5 +416,58 @@ mod tests {
     fn detector_is_send_sync() {
         fn check<T: Send + Sync>() {}
         check::<Detector>();
+    }
+}
+
+#[cfg(test)]
+mod stats_tmp {
+    use super::*;
+    #[test]
+    #[ignore]
+    fn corpus_stats() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for p in std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()) {
+                if p.is_dir() {
+                    files(&p, out)
+                } else {
+                    out.push(p)
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        files(std::path::Path::new("/work/shared/corpus"), &mut paths);
+        let d = Detector::new();
+        let mut w = d.anchors.words(&d.vocab);
+        w.sort();
+        println!("anchors: {w:?}");
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        let (mut total, mut region) = (0usize, 0usize);
+        for p in &paths {
+            let text = String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+            total += text.len();
+            let mut scan = AnchorScan::new(&text, &d.vocab);
+            let mut sentences = Sentences::new(&text, &d.vocab);
+            let mut toks = Vec::new();
+            let mut done = 0;
+            while let Some((s, e)) = scan.next(&d.anchors, &d.vocab) {
+                *counts.entry(text[s..e].to_lowercase()).or_default() += 1;
+                let from = restart_point(&text, s, done);
+                if from > done {
+                    sentences.restart(from);
+                }
+                let before = from.max(done);
+                let more = sentences.run(&d.vocab, &mut toks, e, |_| {});
+                done = sentences.pos();
+                region += done - before;
+                if !more {
+                    break;
+                }
+                scan.pos = scan.pos.max(done);
+            }
+        }
+        println!("total {total} region {region}");
+        let mut c: Vec<_> = counts.into_iter().collect();
+        c.sort_by_key(|x| std::cmp::Reverse(x.1));
+        println!("{:?}", &c[..c.len().min(40)]);
     }
 }

@@ -131,6 +131,8 @@ pub(crate) struct Language {
     pub(crate) possessives: FastMap<u32, ()>,
     /// Word ids that begin a document term.
     pub(crate) doc_first: Vec<u32>,
+    /// Folded words of every document term.
+    pub(crate) doc_terms: Vec<Vec<String>>,
 }
 
 /// A request for a document found in one sentence (token indices into the sentence).

@@ -147,6 +147,16 @@ impl Vocab {
     pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
+
+    /// Longest word, in bytes.
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    #[cfg(test)]
+    pub(crate) fn words(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.ids.iter().map(|(w, &id)| (&**w, id))
+    }
 }
 
 /// Splits a phrase from a phrase list into folded words (same rules as the scanned text).
@@ -212,7 +222,7 @@ fn is_space(c: char) -> bool {
 }
 
 /// What an HTML tag means for sentence structure.
-enum TagKind {
+pub(crate) enum TagKind {
     Inline,
     LineBreak,
     Block,
@@ -236,7 +246,7 @@ fn classify_tag(name: &[u8]) -> TagKind {
 
 /// If `b[i..]` starts an HTML tag (`<p>`, `</div>`, `<br/>`, `<!-- … -->` up to 256 bytes),
 /// returns its kind and the index after `>`.
-fn html_tag(b: &[u8], i: usize) -> Option<(TagKind, usize)> {
+pub(crate) fn html_tag(b: &[u8], i: usize) -> Option<(TagKind, usize)> {
     let next = *b.get(i + 1)?;
     if !(next.is_ascii_alphabetic() || next == b'/' || next == b'!') {
         return None;
@@ -301,7 +311,7 @@ fn char_at(text: &str, i: usize) -> Option<char> {
 }
 
 /// Titles and abbreviations whose trailing `.` does not end a sentence.
-fn is_abbreviation(word: &str) -> bool {
+pub(crate) fn is_abbreviation(word: &str) -> bool {
     matches!(
         word,
         "mr" | "mrs"
@@ -353,7 +363,7 @@ static BYTE_CLASS: [u8; 256] = byte_classes();
 /// Forward scanner over a text.
 pub(crate) struct Tokenizer<'a> {
     text: &'a str,
-    pos: usize,
+    pub(crate) pos: usize,
     /// Folded form of the last word returned by `next_word`.
     pub(crate) word: String,
     /// Words longer than this are not folded in full (they match nothing anyway).
@@ -361,7 +371,7 @@ pub(crate) struct Tokenizer<'a> {
 }
 
 /// One event of the scan.
-enum Event {
+pub(crate) enum Event {
     Word(usize, usize),
     SentenceEnd,
     Soft,
@@ -443,7 +453,7 @@ impl<'a> Tokenizer<'a> {
         (start, i)
     }
 
-    fn next_event(&mut self) -> Option<Event> {
+    pub(crate) fn next_event(&mut self) -> Option<Event> {
         let b = self.text.as_bytes();
         while self.pos < b.len() {
             // Skip spaces and plain punctuation in a tight loop.
@@ -519,77 +529,139 @@ impl<'a> Tokenizer<'a> {
 }
 
 /// Tokenizes `text` and calls `on_sentence` once per sentence with its tokens (never empty).
+#[cfg(test)]
 pub(crate) fn for_each_sentence(
     text: &str,
     vocab: &Vocab,
     toks: &mut Vec<Tok>,
-    mut on_sentence: impl FnMut(&[Tok]),
+    on_sentence: impl FnMut(&[Tok]),
 ) {
-    let mut t = Tokenizer::new(text, vocab.max_len.saturating_add(1));
     toks.clear();
-    let mut pending: u8 = 0;
-    let mut newlines = 0u32;
-    while let Some(ev) = t.next_event() {
-        match ev {
-            Event::Word(s, e) => {
-                if toks.len() >= MAX_SENTENCE_TOKENS {
-                    on_sentence(toks);
-                    toks.clear();
-                    pending = 0;
+    Sentences::new(text, vocab).run(vocab, toks, usize::MAX, on_sentence);
+}
+
+/// The sentence splitter: a resumable pass over the text that groups tokens into sentences.
+///
+/// It can start at any sentence start of the text ([`Sentences::restart`]) and stop after any
+/// sentence break ([`Sentences::run`]): the sentences it yields from there are exactly those of a
+/// pass over the whole text, so a caller may process only some stretches of a text.
+pub(crate) struct Sentences<'a> {
+    text: &'a str,
+    t: Tokenizer<'a>,
+    /// Flags ([`F_SOFT`], [`F_LINE`]) for the next token.
+    pending: u8,
+    /// Line breaks since the last word.
+    newlines: u32,
+}
+
+impl<'a> Sentences<'a> {
+    pub(crate) fn new(text: &'a str, vocab: &Vocab) -> Self {
+        Sentences {
+            text,
+            t: Tokenizer::new(text, vocab.max_len.saturating_add(1)),
+            pending: 0,
+            newlines: 0,
+        }
+    }
+
+    /// Byte offset of the scan.
+    pub(crate) fn pos(&self) -> usize {
+        self.t.pos
+    }
+
+    /// Continues at `pos`, which must be the start of a sentence: the start of the text or the
+    /// position right after a sentence break (see `prefilter::restart_point`). The state is that
+    /// of a pass over the whole text at `pos` except, possibly, the clause/line flags pending for
+    /// the first token of the sentence, which no rule reads (a sentence's first token opens a
+    /// clause anyway).
+    pub(crate) fn restart(&mut self, pos: usize) {
+        self.t.pos = pos.min(self.text.len());
+        self.pending = 0;
+        self.newlines = 0;
+    }
+
+    /// Calls `on_sentence` for each sentence from the current position, and stops after the first
+    /// sentence break (not a cut of an over-long sentence) that lies past byte `until`; `toks`
+    /// is then empty. Returns `false` when the text ended instead (the last sentence is emitted).
+    /// `toks` must be empty when called at a sentence start.
+    pub(crate) fn run(
+        &mut self,
+        vocab: &Vocab,
+        toks: &mut Vec<Tok>,
+        until: usize,
+        mut on_sentence: impl FnMut(&[Tok]),
+    ) -> bool {
+        let text = self.text;
+        let t = &mut self.t;
+        while let Some(ev) = t.next_event() {
+            match ev {
+                Event::Word(s, e) => {
+                    if toks.len() >= MAX_SENTENCE_TOKENS {
+                        on_sentence(toks);
+                        toks.clear();
+                        self.pending = 0;
+                    }
+                    let upper = match text.as_bytes().get(s) {
+                        Some(&b) if b < 0x80 => b.is_ascii_uppercase(),
+                        _ => char_at(text, s).is_some_and(char::is_uppercase),
+                    };
+                    let mut flags = self.pending;
+                    if toks.is_empty() {
+                        flags |= F_SENT_START;
+                    }
+                    if upper {
+                        flags |= F_UPPER;
+                    }
+                    if matches!(text.as_bytes().get(e), Some(b':' | b'-')) {
+                        flags |= F_LABEL;
+                    }
+                    toks.push(Tok {
+                        id: vocab.get(&t.word),
+                        start: s,
+                        end: e,
+                        flags,
+                    });
+                    self.pending = 0;
+                    self.newlines = 0;
                 }
-                let upper = match text.as_bytes().get(s) {
-                    Some(&b) if b < 0x80 => b.is_ascii_uppercase(),
-                    _ => char_at(text, s).is_some_and(char::is_uppercase),
-                };
-                let mut flags = pending;
-                if toks.is_empty() {
-                    flags |= F_SENT_START;
+                Event::SentenceEnd => {
+                    // `U.S.`, `e.g.`, `Mr.`: a dot right after a one-letter word or a title.
+                    if text.as_bytes().get(t.pos.wrapping_sub(1)) == Some(&b'.')
+                        && let Some(last) = toks.last()
+                        && last.end + 1 == t.pos
+                        && (t.word.chars().count() == 1 || is_abbreviation(&t.word))
+                    {
+                        continue;
+                    }
+                    if !toks.is_empty() {
+                        on_sentence(toks);
+                        toks.clear();
+                    }
+                    self.pending = 0;
+                    if t.pos > until {
+                        return true;
+                    }
                 }
-                if upper {
-                    flags |= F_UPPER;
-                }
-                if matches!(text.as_bytes().get(e), Some(b':' | b'-')) {
-                    flags |= F_LABEL;
-                }
-                toks.push(Tok {
-                    id: vocab.get(&t.word),
-                    start: s,
-                    end: e,
-                    flags,
-                });
-                pending = 0;
-                newlines = 0;
-            }
-            Event::SentenceEnd => {
-                // `U.S.`, `e.g.`, `Mr.`: a dot right after a one-letter word or a title.
-                if text.as_bytes().get(t.pos.wrapping_sub(1)) == Some(&b'.')
-                    && let Some(last) = toks.last()
-                    && last.end + 1 == t.pos
-                    && (t.word.chars().count() == 1 || is_abbreviation(&t.word))
-                {
-                    continue;
-                }
-                if !toks.is_empty() {
-                    on_sentence(toks);
-                    toks.clear();
-                }
-                pending = 0;
-            }
-            Event::Soft => pending |= F_SOFT,
-            Event::Line => {
-                pending |= F_LINE;
-                newlines += 1;
-                if newlines >= 2 && !toks.is_empty() {
-                    on_sentence(toks);
-                    toks.clear();
-                    pending = 0;
+                Event::Soft => self.pending |= F_SOFT,
+                Event::Line => {
+                    self.pending |= F_LINE;
+                    self.newlines += 1;
+                    if self.newlines >= 2 && !toks.is_empty() {
+                        on_sentence(toks);
+                        toks.clear();
+                        self.pending = 0;
+                        if t.pos > until {
+                            return true;
+                        }
+                    }
                 }
             }
         }
-    }
-    if !toks.is_empty() {
-        on_sentence(toks);
-        toks.clear();
+        if !toks.is_empty() {
+            on_sentence(toks);
+            toks.clear();
+        }
+        false
     }
 }
 
