@@ -84,8 +84,8 @@ fn walk(dir: &Path, out: &mut Vec<String>, errors: &mut Vec<InputError>, depth: 
 /// are skipped; files named explicitly are always read.
 fn skipped_extension(p: &Path) -> bool {
     const SKIP: &[&str] = &[
-        "toml", "json", "jsonl", "md", "py", "rs", "sh", "yml", "yaml", "png", "jpg", "jpeg", "gif",
-        "pdf", "zip", "gz", "tar", "csv", "docx", "xlsx", "lock",
+        "toml", "json", "jsonl", "md", "py", "rs", "sh", "yml", "yaml", "png", "jpg", "jpeg",
+        "gif", "pdf", "zip", "gz", "tar", "csv", "docx", "xlsx", "lock",
     ];
     p.extension()
         .and_then(|e| e.to_str())
@@ -101,15 +101,24 @@ pub fn read(path: &str) -> Result<Vec<Input>, InputError> {
     };
     let mut raw = Vec::new();
     if path == "-" {
-        io::stdin().lock().take(MAX_FILE_BYTES + 1).read_to_end(&mut raw).map_err(err)?;
+        io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut raw)
+            .map_err(err)?;
     } else {
         let f = fs::File::open(path).map_err(err)?;
-        f.take(MAX_FILE_BYTES + 1).read_to_end(&mut raw).map_err(err)?;
+        f.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut raw)
+            .map_err(err)?;
     }
     if raw.len() as u64 > MAX_FILE_BYTES {
         return Err(InputError {
             source: path.to_string(),
-            message: format!("larger than {} bytes; split it into smaller files", MAX_FILE_BYTES),
+            message: format!(
+                "larger than {} bytes; split it into smaller files",
+                MAX_FILE_BYTES
+            ),
             not_found: false,
         });
     }
@@ -121,7 +130,11 @@ pub fn read(path: &str) -> Result<Vec<Input>, InputError> {
             .into_iter()
             .enumerate()
             .map(|(i, m)| Input {
-                source: if many { format!("{name}#{}", i + 1) } else { name.to_string() },
+                source: if many {
+                    format!("{name}#{}", i + 1)
+                } else {
+                    name.to_string()
+                },
                 raw: m,
             })
             .collect())

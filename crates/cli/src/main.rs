@@ -178,10 +178,15 @@ fn load_policy(path: Option<&str>) -> anyhow::Result<Policy> {
         return Ok(Policy::builtin());
     };
     let text = std::fs::read(path).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound { EX_NOINPUT } else { EX_IOERR };
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            EX_NOINPUT
+        } else {
+            EX_IOERR
+        };
         fail(code, format!("cannot read policy {path}: {e}"))
     })?;
-    let text = String::from_utf8(text).map_err(|_| fail(EX_DATAERR, format!("{path}: not UTF-8 text")))?;
+    let text =
+        String::from_utf8(text).map_err(|_| fail(EX_DATAERR, format!("{path}: not UTF-8 text")))?;
     Policy::from_toml(&text, path).map_err(|e| fail(EX_DATAERR, format!("invalid policy:\n{e}")))
 }
 
@@ -211,7 +216,10 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     for d in &args.org_domain {
         let d = d.trim().trim_start_matches('@').to_lowercase();
         if d.is_empty() || !d.contains('.') {
-            return Err(fail(EX_USAGE, format!("--org-domain {d:?} is not a domain name (like example.com)")));
+            return Err(fail(
+                EX_USAGE,
+                format!("--org-domain {d:?} is not a domain name (like example.com)"),
+            ));
         }
         if !policy.settings.org_domains.contains(&d) {
             policy.settings.org_domains.push(d);
@@ -273,7 +281,11 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         Format::Json => writeln!(err, "{}", summary.line(elapsed))?,
     }
     if !errors.is_empty() {
-        let code = if errors.iter().all(|e| e.not_found) { EX_NOINPUT } else { EX_IOERR };
+        let code = if errors.iter().all(|e| e.not_found) {
+            EX_NOINPUT
+        } else {
+            EX_IOERR
+        };
         return Ok(code);
     }
     Ok(match worst {
@@ -306,7 +318,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
             Some(k) => kinds.push(k),
             None => {
                 let known: Vec<&str> = Kind::all().iter().map(|k| k.as_str()).collect();
-                return Err(fail(EX_USAGE, format!("unknown --kind {k:?}; known kinds: {}", known.join(", "))));
+                return Err(fail(
+                    EX_USAGE,
+                    format!("unknown --kind {k:?}; known kinds: {}", known.join(", ")),
+                ));
             }
         }
     }
@@ -318,7 +333,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         min_confidence,
         ..ScanOptions::default()
     });
-    let inputs = if args.inputs.is_empty() { vec!["-".to_string()] } else { args.inputs.clone() };
+    let inputs = if args.inputs.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        args.inputs.clone()
+    };
     let mut out = anstream::stdout().lock();
     let mut err = anstream::stderr();
     let mut errors = Vec::new();
@@ -334,7 +353,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
         };
         let text = String::from_utf8_lossy(&raw);
         bytes += raw.len();
-        let source = if path == "-" { "<stdin>" } else { path.as_str() };
+        let source = if path == "-" {
+            "<stdin>"
+        } else {
+            path.as_str()
+        };
         for m in scanner.scan(&text) {
             matches += 1;
             let confidence = match m.confidence {
@@ -356,7 +379,15 @@ fn scan(args: ScanArgs) -> anyhow::Result<u8> {
                     writeln!(out)?;
                 }
                 Format::Human => {
-                    writeln!(out, "{source}:{}..{}  {:<18} {:<6}  {}", m.start, m.end, m.kind.as_str(), confidence, m.masked)?;
+                    writeln!(
+                        out,
+                        "{source}:{}..{}  {:<18} {:<6}  {}",
+                        m.start,
+                        m.end,
+                        m.kind.as_str(),
+                        confidence,
+                        m.masked
+                    )?;
                 }
             }
         }
@@ -382,7 +413,10 @@ fn read_plain(path: &str) -> Result<Vec<u8>, String> {
     let mut raw = Vec::new();
     let limit = input::MAX_FILE_BYTES;
     let r = if path == "-" {
-        std::io::stdin().lock().take(limit + 1).read_to_end(&mut raw)
+        std::io::stdin()
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut raw)
     } else {
         match std::fs::File::open(path) {
             Ok(f) => f.take(limit + 1).read_to_end(&mut raw),

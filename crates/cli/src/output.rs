@@ -35,11 +35,20 @@ fn severity_style(s: Severity) -> Style {
 }
 
 /// The human-readable report for one message.
-pub fn human(out: &mut impl Write, source: &str, v: &Verdict, verbose: bool) -> std::io::Result<()> {
+pub fn human(
+    out: &mut impl Write,
+    source: &str,
+    v: &Verdict,
+    verbose: bool,
+) -> std::io::Result<()> {
     let a = v.would;
     let st = action_style(a);
     let label = a.as_str().to_uppercase();
-    let audit = if v.audit { " (audit mode: delivered unchanged)" } else { "" };
+    let audit = if v.audit {
+        " (audit mode: delivered unchanged)"
+    } else {
+        ""
+    };
     write!(out, "{BOLD}{source}{BOLD:#}: {st}{label}{st:#}{audit}")?;
     match v.findings.len() {
         0 => writeln!(out, " {DIM}no findings{DIM:#}")?,
@@ -51,7 +60,11 @@ pub fn human(out: &mut impl Write, source: &str, v: &Verdict, verbose: bool) -> 
             continue;
         }
         let ss = severity_style(f.severity);
-        let kind = f.kind.as_deref().map(|k| format!(" ({k})")).unwrap_or_default();
+        let kind = f
+            .kind
+            .as_deref()
+            .map(|k| format!(" ({k})"))
+            .unwrap_or_default();
         writeln!(
             out,
             "  {ss}{:<8}{ss:#} {BOLD}{}{BOLD:#}{kind}  {DIM}at {}{DIM:#}",
@@ -67,7 +80,11 @@ pub fn human(out: &mut impl Write, source: &str, v: &Verdict, verbose: bool) -> 
     }
     if let Some(r) = v.rules.first() {
         let rs = action_style(r.action);
-        writeln!(out, "  {rs}→ {}{rs:#}: {} {DIM}[rule: {}]{DIM:#}", r.action, r.reason, r.name)?;
+        writeln!(
+            out,
+            "  {rs}→ {}{rs:#}: {} {DIM}[rule: {}]{DIM:#}",
+            r.action, r.reason, r.name
+        )?;
     }
     Ok(())
 }
@@ -108,9 +125,17 @@ impl Summary {
             .rev()
             .filter_map(|a| self.actions.get(a).map(|n| format!("{n} {}", past(*a))))
             .collect();
-        let findings: Vec<String> = self.findings.iter().map(|(id, n)| format!("{id} {n}")).collect();
+        let findings: Vec<String> = self
+            .findings
+            .iter()
+            .map(|(id, n)| format!("{id} {n}"))
+            .collect();
         let errors = if self.errors > 0 {
-            format!("; {} unreadable input{}", self.errors, if self.errors == 1 { "" } else { "s" })
+            format!(
+                "; {} unreadable input{}",
+                self.errors,
+                if self.errors == 1 { "" } else { "s" }
+            )
         } else {
             String::new()
         };
@@ -121,8 +146,16 @@ impl Summary {
             secs,
             self.messages as f64 / secs,
             self.bytes as f64 / secs / 1e6,
-            if actions.is_empty() { "none".to_string() } else { actions.join(", ") },
-            if findings.is_empty() { "none".to_string() } else { findings.join(", ") },
+            if actions.is_empty() {
+                "none".to_string()
+            } else {
+                actions.join(", ")
+            },
+            if findings.is_empty() {
+                "none".to_string()
+            } else {
+                findings.join(", ")
+            },
         )
     }
 }

@@ -15,7 +15,11 @@ fn root() -> PathBuf {
 }
 
 fn run(args: &[&str]) -> Output {
-    bin().args(args).current_dir(root()).output().expect("run doublecheck")
+    bin()
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run doublecheck")
 }
 
 fn run_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -27,7 +31,12 @@ fn run_stdin(args: &[&str], input: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn doublecheck");
-    child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
     child.wait_with_output().expect("wait")
 }
 
@@ -63,12 +72,36 @@ fn the_incident_is_rejected_with_a_clear_explanation() {
 
 #[test]
 fn exit_codes_follow_the_worst_action() {
-    assert_eq!(run(&["check", "examples/verification-link-ok.eml"]).status.code(), Some(0));
-    assert_eq!(run(&["check", "examples/typo-domain.eml"]).status.code(), Some(1));
-    assert_eq!(run(&["check", "examples/license-photo-attached.eml"]).status.code(), Some(2));
-    assert_eq!(run(&["check", "examples/store-closure-exposed.eml"]).status.code(), Some(2));
     assert_eq!(
-        run(&["check", "examples/verification-link-ok.eml", "examples/typo-domain.eml"]).status.code(),
+        run(&["check", "examples/verification-link-ok.eml"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&["check", "examples/typo-domain.eml"]).status.code(),
+        Some(1)
+    );
+    assert_eq!(
+        run(&["check", "examples/license-photo-attached.eml"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["check", "examples/store-closure-exposed.eml"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&[
+            "check",
+            "examples/verification-link-ok.eml",
+            "examples/typo-domain.eml"
+        ])
+        .status
+        .code(),
         Some(1)
     );
 }
@@ -94,12 +127,21 @@ fn json_output_is_one_object_per_message_with_stable_fields() {
     assert_eq!(incident["plan"]["enhanced"], "5.7.1");
     assert_eq!(incident["recipients"], 6);
     let f = &incident["findings"][0];
-    for key in ["id", "severity", "location", "evidence", "reason", "fix", "count"] {
+    for key in [
+        "id", "severity", "location", "evidence", "reason", "fix", "count",
+    ] {
         assert!(!f[key].is_null(), "finding field {key} missing: {f}");
     }
     assert!(incident["elapsed_us"].is_u64());
-    assert!(stderr(&o).contains("11 messages checked"), "summary on stderr: {}", stderr(&o));
-    let card = lines.iter().find(|v| v["source"] == "examples/card-number-in-body.eml").expect("card example");
+    assert!(
+        stderr(&o).contains("11 messages checked"),
+        "summary on stderr: {}",
+        stderr(&o)
+    );
+    let card = lines
+        .iter()
+        .find(|v| v["source"] == "examples/card-number-in-body.eml")
+        .expect("card example");
     let evidence = card["findings"][0]["evidence"].as_str().unwrap_or("");
     assert_eq!(evidence, "4556 **** **** 9855");
 }
@@ -111,8 +153,22 @@ fn envelope_flags_and_org_domain_change_the_verdict() {
     let o = run_stdin(&["check", "--format", "json", "-"], raw);
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
     assert_eq!(v["source"], "<stdin>");
-    assert!(v["findings"].as_array().is_some_and(|f| f.iter().any(|x| x["id"] == "recipients.exposed")));
-    let o = run_stdin(&["check", "--format", "json", "--org-domain", "phoneco.example", "-"], raw);
+    assert!(
+        v["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x["id"] == "recipients.exposed"))
+    );
+    let o = run_stdin(
+        &[
+            "check",
+            "--format",
+            "json",
+            "--org-domain",
+            "phoneco.example",
+            "-",
+        ],
+        raw,
+    );
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
     assert_eq!(v["action"], "allow", "{v}");
     // --rcpt sets the envelope: a Bcc-style mailing to 30 customers is a large (hidden) audience.
@@ -145,9 +201,21 @@ fn mbox_and_directories() {
     std::fs::write(&mbox, &data).expect("write mbox");
     std::fs::write(d.join("notes.md"), "not mail").expect("write md");
     let o = run(&["check", "--format", "json", d.to_str().expect("utf-8 path")]);
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
-    assert_eq!(lines.len(), 2, "two messages from the mbox, the .md skipped: {}", stdout(&o));
-    assert!(lines[0]["source"].as_str().is_some_and(|s| s.ends_with("sent.mbox#1")));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "two messages from the mbox, the .md skipped: {}",
+        stdout(&o)
+    );
+    assert!(
+        lines[0]["source"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("sent.mbox#1"))
+    );
     assert_eq!(lines[0]["action"], "reject");
     assert_eq!(lines[1]["action"], "allow");
     let _ = std::fs::remove_dir_all(&d);
@@ -157,7 +225,11 @@ fn mbox_and_directories() {
 fn missing_input_and_usage_errors() {
     let o = run(&["check", "no/such/file.eml"]);
     assert_eq!(o.status.code(), Some(66));
-    assert!(stderr(&o).contains("no/such/file.eml: no such file or directory"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no/such/file.eml: no such file or directory"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["check"]);
     assert_eq!(o.status.code(), Some(64));
     let o = run(&["check", "--format", "xml", "examples/incident.eml"]);
@@ -179,19 +251,38 @@ fn policy_check_reports_line_and_column() {
     let o = run(&["policy", "check", bad.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(65));
     let err = stderr(&o);
-    assert!(err.contains("bad.toml:4:11: unknown detector id `recipients.exposd`"), "{err}");
+    assert!(
+        err.contains("bad.toml:4:11: unknown detector id `recipients.exposd`"),
+        "{err}"
+    );
     let good = d.join("good.toml");
-    std::fs::write(&good, "mode = \"audit\"\norg_domains = [\"phoneco.example\"]\n").expect("write");
+    std::fs::write(
+        &good,
+        "mode = \"audit\"\norg_domains = [\"phoneco.example\"]\n",
+    )
+    .expect("write");
     let o = run(&["policy", "check", good.to_str().expect("utf-8")]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("OK"));
     // Audit mode: the incident is reported, nothing is stopped (exit code follows what would happen).
-    let o = run(&["check", "--policy", good.to_str().expect("utf-8"), "--format", "json", "examples/incident.eml"]);
+    let o = run(&[
+        "check",
+        "--policy",
+        good.to_str().expect("utf-8"),
+        "--format",
+        "json",
+        "examples/incident.eml",
+    ]);
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("json");
     assert_eq!(v["action"], "allow");
     assert_eq!(v["would"], "reject");
     assert_eq!(v["audit"], true);
-    let o = run(&["check", "--policy", "no/such/policy.toml", "examples/incident.eml"]);
+    let o = run(&[
+        "check",
+        "--policy",
+        "no/such/policy.toml",
+        "examples/incident.eml",
+    ]);
     assert_eq!(o.status.code(), Some(66));
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -213,7 +304,10 @@ fn scan_prints_masked_matches() {
     let text = b"Card 4556 7375 8689 9855, SSN 536-22-1234, IBAN DE89 3704 0044 0532 0130 00. Order 4556 7375 8689 9856.\n";
     let o = run_stdin(&["scan", "--format", "json"], text);
     assert_eq!(o.status.code(), Some(1));
-    let matches: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let matches: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
     let kinds: Vec<&str> = matches.iter().filter_map(|m| m["kind"].as_str()).collect();
     assert_eq!(kinds, ["credit_card", "us_ssn", "iban"], "{}", stdout(&o));
     assert_eq!(matches[0]["start"], 5);
@@ -231,6 +325,11 @@ fn scan_prints_masked_matches() {
 #[test]
 fn garbage_input_is_handled() {
     let o = run_stdin(&["check", "-"], &[0xff, 0xfe, 0x00, b'\n', b'\r', 0x80]);
-    assert!(matches!(o.status.code(), Some(0..=2)), "{:?} {}", o.status, stderr(&o));
+    assert!(
+        matches!(o.status.code(), Some(0..=2)),
+        "{:?} {}",
+        o.status,
+        stderr(&o)
+    );
     assert!(stdout(&o).contains("message.malformed"), "{}", stdout(&o));
 }

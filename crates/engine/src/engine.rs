@@ -84,11 +84,15 @@ impl std::fmt::Display for InternalError {
 impl std::error::Error for InternalError {}
 
 fn internal_error_verdict(size: usize, envelope: &Envelope, e: &InternalError) -> Verdict {
-    let finding = Finding::new("message.malformed", crate::finding::Severity::High, crate::finding::Location::message())
-        .kind("internal_error")
-        .evidence(ascii_line(&e.0, 200))
-        .reason("doublecheck failed while checking this message, so it was not checked.")
-        .fix("Keep the message for the administrators; it is held until someone looks at it.");
+    let finding = Finding::new(
+        "message.malformed",
+        crate::finding::Severity::High,
+        crate::finding::Location::message(),
+    )
+    .kind("internal_error")
+    .evidence(ascii_line(&e.0, 200))
+    .reason("doublecheck failed while checking this message, so it was not checked.")
+    .fix("Keep the message for the administrators; it is held until someone looks at it.");
     let reason = "The message could not be checked and is held for review.".to_string();
     Verdict {
         action: Action::Hold,
@@ -137,7 +141,12 @@ fn complete_envelope(given: &Envelope, msg: &ParsedMessage) -> Envelope {
     }
 }
 
-fn build_verdict(msg: &ParsedMessage, envelope: &Envelope, findings: Vec<Finding>, decision: Decision) -> Verdict {
+fn build_verdict(
+    msg: &ParsedMessage,
+    envelope: &Envelope,
+    findings: Vec<Finding>,
+    decision: Decision,
+) -> Verdict {
     let reason = decision
         .rules
         .first()
@@ -165,7 +174,9 @@ fn build_verdict(msg: &ParsedMessage, envelope: &Envelope, findings: Vec<Finding
             recipients: envelope.rcpt_to.clone(),
             verify_link: msg.texts.iter().any(|t| t.text.contains("{{verify_link}}")),
         },
-        Action::Hold => Plan::Hold { reason: reason.clone() },
+        Action::Hold => Plan::Hold {
+            reason: reason.clone(),
+        },
         Action::Reject => Plan::Reject {
             code: 550,
             enhanced: "5.7.1".into(),
@@ -174,7 +185,10 @@ fn build_verdict(msg: &ParsedMessage, envelope: &Envelope, findings: Vec<Finding
     };
     let mut headers = Vec::new();
     if !findings.is_empty() || decision.would != Action::Allow {
-        headers.push(("X-Doublecheck-Verdict".to_string(), decision.would.as_str().to_string()));
+        headers.push((
+            "X-Doublecheck-Verdict".to_string(),
+            decision.would.as_str().to_string(),
+        ));
         let mut ids: Vec<&str> = findings.iter().map(|f| f.id).collect();
         ids.dedup();
         let mut uniq: Vec<&str> = Vec::new();

@@ -4,7 +4,9 @@ use serde::Serialize;
 use std::fmt;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -184,7 +186,9 @@ pub fn id_matches(pattern: &str, id: &str) -> bool {
         return true;
     }
     match pattern.strip_suffix(".*") {
-        Some(prefix) => id.len() > prefix.len() && id.starts_with(prefix) && id.as_bytes()[prefix.len()] == b'.',
+        Some(prefix) => {
+            id.len() > prefix.len() && id.starts_with(prefix) && id.as_bytes()[prefix.len()] == b'.'
+        }
         None => pattern == id,
     }
 }
@@ -213,7 +217,13 @@ mod tests {
     fn severity_order_and_names() {
         assert!(Severity::Critical > Severity::High);
         assert!(Severity::Info < Severity::Low);
-        for s in [Severity::Info, Severity::Low, Severity::Medium, Severity::High, Severity::Critical] {
+        for s in [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ] {
             assert_eq!(Severity::parse(s.as_str()), Some(s));
         }
         assert_eq!(Severity::parse("severe"), None);
@@ -222,7 +232,10 @@ mod tests {
     #[test]
     fn location_display() {
         assert_eq!(Location::header("To").to_string(), "header To");
-        assert_eq!(Location::part("1.2").with_range(3, 9).to_string(), "part 1.2 bytes 3..9");
+        assert_eq!(
+            Location::part("1.2").with_range(3, 9).to_string(),
+            "part 1.2 bytes 3..9"
+        );
         assert_eq!(Location::message().to_string(), "message");
     }
 }

@@ -4,25 +4,107 @@ use crate::settings::Settings;
 
 /// Consumer mail providers: every address at one of these is its own party.
 pub const CONSUMER_PROVIDERS: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "hotmail.co.uk", "hotmail.fr",
-    "hotmail.es", "hotmail.de", "hotmail.it", "live.com", "live.co.uk", "msn.com", "yahoo.com",
-    "yahoo.co.uk", "yahoo.fr", "yahoo.es", "yahoo.de", "yahoo.it", "yahoo.com.mx", "yahoo.com.ar",
-    "yahoo.com.br", "ymail.com", "rocketmail.com", "aol.com", "icloud.com", "me.com", "mac.com",
-    "protonmail.com", "proton.me", "pm.me", "gmx.com", "gmx.de", "gmx.net", "gmx.at", "gmx.ch",
-    "web.de", "t-online.de", "mail.com", "zoho.com", "yandex.com", "yandex.ru", "mail.ru",
-    "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "cox.net", "charter.net",
-    "bellsouth.net", "earthlink.net", "btinternet.com", "sky.com", "virginmedia.com",
-    "orange.fr", "free.fr", "laposte.net", "wanadoo.fr", "sfr.fr", "libero.it", "virgilio.it",
-    "tiscali.it", "telefonica.net", "movistar.es", "terra.com.br", "uol.com.br", "bol.com.br",
-    "qq.com", "163.com", "126.com", "naver.com", "hanmail.net", "rediffmail.com", "fastmail.com",
-    "tutanota.com", "hey.com", "seznam.cz", "wp.pl", "o2.pl", "interia.pl", "shaw.ca",
-    "rogers.com", "sympatico.ca", "bigpond.com", "optusnet.com.au", "xtra.co.nz",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "hotmail.fr",
+    "hotmail.es",
+    "hotmail.de",
+    "hotmail.it",
+    "live.com",
+    "live.co.uk",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "yahoo.fr",
+    "yahoo.es",
+    "yahoo.de",
+    "yahoo.it",
+    "yahoo.com.mx",
+    "yahoo.com.ar",
+    "yahoo.com.br",
+    "ymail.com",
+    "rocketmail.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mac.com",
+    "protonmail.com",
+    "proton.me",
+    "pm.me",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "gmx.at",
+    "gmx.ch",
+    "web.de",
+    "t-online.de",
+    "mail.com",
+    "zoho.com",
+    "yandex.com",
+    "yandex.ru",
+    "mail.ru",
+    "comcast.net",
+    "verizon.net",
+    "att.net",
+    "sbcglobal.net",
+    "cox.net",
+    "charter.net",
+    "bellsouth.net",
+    "earthlink.net",
+    "btinternet.com",
+    "sky.com",
+    "virginmedia.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "wanadoo.fr",
+    "sfr.fr",
+    "libero.it",
+    "virgilio.it",
+    "tiscali.it",
+    "telefonica.net",
+    "movistar.es",
+    "terra.com.br",
+    "uol.com.br",
+    "bol.com.br",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "naver.com",
+    "hanmail.net",
+    "rediffmail.com",
+    "fastmail.com",
+    "tutanota.com",
+    "hey.com",
+    "seznam.cz",
+    "wp.pl",
+    "o2.pl",
+    "interia.pl",
+    "shaw.ca",
+    "rogers.com",
+    "sympatico.ca",
+    "bigpond.com",
+    "optusnet.com.au",
+    "xtra.co.nz",
 ];
 
 /// Well-known domains whose near misses are likely typos or impersonation.
 pub const WELL_KNOWN_DOMAINS: &[&str] = &[
-    "microsoft.com", "google.com", "apple.com", "amazon.com", "paypal.com", "facebook.com",
-    "linkedin.com", "salesforce.com", "office365.com", "dropbox.com", "docusign.com", "irs.gov",
+    "microsoft.com",
+    "google.com",
+    "apple.com",
+    "amazon.com",
+    "paypal.com",
+    "facebook.com",
+    "linkedin.com",
+    "salesforce.com",
+    "office365.com",
+    "dropbox.com",
+    "docusign.com",
+    "irs.gov",
 ];
 
 /// The party a recipient belongs to, for deciding who can see whom.
@@ -76,7 +158,11 @@ pub fn party_of(addr: &str, settings: &Settings) -> Party {
         // No domain: a local name, delivered inside the organization.
         return Party::Internal;
     };
-    if settings.org_domains.iter().any(|o| domain_within(domain, o)) {
+    if settings
+        .org_domains
+        .iter()
+        .any(|o| domain_within(domain, o))
+    {
         return Party::Internal;
     }
     if is_consumer_domain(domain) {
@@ -115,8 +201,14 @@ mod tests {
         let s = settings();
         assert_eq!(party_of("a@example.com", &s), Party::Internal);
         assert_eq!(party_of("a@mail.example.com", &s), Party::Internal);
-        assert_eq!(party_of("a@badexample.com", &s), Party::Organization("badexample.com".into()));
-        assert_eq!(party_of("x@gmail.com", &s), Party::Person("x@gmail.com".into()));
+        assert_eq!(
+            party_of("a@badexample.com", &s),
+            Party::Organization("badexample.com".into())
+        );
+        assert_eq!(
+            party_of("x@gmail.com", &s),
+            Party::Person("x@gmail.com".into())
+        );
         assert_eq!(party_of("postmaster", &s), Party::Internal);
     }
 

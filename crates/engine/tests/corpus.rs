@@ -13,7 +13,9 @@ fn corpus_dir() -> Option<PathBuf> {
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
@@ -33,7 +35,11 @@ fn every_corpus_message_is_checked_without_panic() {
     };
     let mut all = Vec::new();
     files(&dir, &mut all);
-    assert!(all.len() > 400, "corpus looks incomplete: {} files", all.len());
+    assert!(
+        all.len() > 400,
+        "corpus looks incomplete: {} files",
+        all.len()
+    );
     let engine = Engine::new(Policy::builtin());
     let mut actions: BTreeMap<&str, BTreeMap<Action, usize>> = BTreeMap::new();
     let mut findings: BTreeMap<&'static str, usize> = BTreeMap::new();
@@ -41,7 +47,11 @@ fn every_corpus_message_is_checked_without_panic() {
     for path in &all {
         let raw = std::fs::read(path).expect("readable corpus file");
         let v = engine.check(&raw, &Envelope::default());
-        let rel = path.strip_prefix(&dir).unwrap_or(path).to_string_lossy().to_string();
+        let rel = path
+            .strip_prefix(&dir)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .to_string();
         let folder = if rel.starts_with("spamassassin/spam") {
             "spam"
         } else if rel.contains("/nice") || rel.contains("welcomelists") {
@@ -49,13 +59,24 @@ fn every_corpus_message_is_checked_without_panic() {
         } else {
             "test suites"
         };
-        *actions.entry(folder).or_default().entry(v.would).or_default() += 1;
+        *actions
+            .entry(folder)
+            .or_default()
+            .entry(v.would)
+            .or_default() += 1;
         for f in &v.findings {
             *findings.entry(f.id).or_default() += 1;
-            assert!(!f.reason.is_empty() && !f.fix.is_empty(), "{rel}: finding without reason/fix: {f:?}");
+            assert!(
+                !f.reason.is_empty() && !f.fix.is_empty(),
+                "{rel}: finding without reason/fix: {f:?}"
+            );
         }
         if folder.starts_with("ordinary") && v.would >= Action::Hold {
-            stopped_ordinary.push(format!("{rel}: {} ({:?})", v.would, v.findings.iter().map(|f| f.id).collect::<Vec<_>>()));
+            stopped_ordinary.push(format!(
+                "{rel}: {} ({:?})",
+                v.would,
+                v.findings.iter().map(|f| f.id).collect::<Vec<_>>()
+            ));
         }
     }
     println!("corpus: {} files", all.len());
@@ -66,8 +87,13 @@ fn every_corpus_message_is_checked_without_panic() {
     for s in &stopped_ordinary {
         println!("  held/rejected ordinary mail: {s}");
     }
-    let ordinary: usize = actions.get("ordinary (nice, welcomelists)").map_or(0, |a| a.values().sum());
-    assert!(ordinary > 50, "expected the nice/ and welcomelists/ folders");
+    let ordinary: usize = actions
+        .get("ordinary (nice, welcomelists)")
+        .map_or(0, |a| a.values().sum());
+    assert!(
+        ordinary > 50,
+        "expected the nice/ and welcomelists/ folders"
+    );
     // Legitimate mail from the early 2000s (newsletters, list traffic, personal mail) is checked
     // with no organization configured, so every recipient counts as external. It must still
     // almost never be held or rejected: at most 2%.

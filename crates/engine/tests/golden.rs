@@ -31,8 +31,10 @@ fn summarize(v: &Verdict) -> (String, BTreeSet<String>) {
 #[test]
 fn golden_corpus() {
     let dir = golden_dir();
-    let policy_text = std::fs::read_to_string(dir.join("policy.toml")).expect("tests/golden/policy.toml");
-    let policy = Policy::from_toml(&policy_text, "tests/golden/policy.toml").expect("valid golden policy");
+    let policy_text =
+        std::fs::read_to_string(dir.join("policy.toml")).expect("tests/golden/policy.toml");
+    let policy =
+        Policy::from_toml(&policy_text, "tests/golden/policy.toml").expect("valid golden policy");
     let engine = Engine::new(policy);
     let mut emls: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("tests/golden")
@@ -40,17 +42,27 @@ fn golden_corpus() {
         .filter(|p| p.extension().is_some_and(|x| x == "eml"))
         .collect();
     emls.sort();
-    assert!(emls.len() >= 25, "golden corpus has only {} messages", emls.len());
+    assert!(
+        emls.len() >= 25,
+        "golden corpus has only {} messages",
+        emls.len()
+    );
     let mut failures = Vec::new();
     for eml in &emls {
         let raw = std::fs::read(eml).expect("read .eml");
         let verdict = engine.check(&raw, &Envelope::default());
         let (action, findings) = summarize(&verdict);
         let json_path = eml.with_extension("json");
-        let name = eml.file_name().unwrap_or_default().to_string_lossy().to_string();
+        let name = eml
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let actual = serde_json::json!({ "action": action, "findings": findings });
         let Ok(expected_text) = std::fs::read_to_string(&json_path) else {
-            failures.push(format!("{name}: no expected verdict; produced:\n{actual:#}"));
+            failures.push(format!(
+                "{name}: no expected verdict; produced:\n{actual:#}"
+            ));
             continue;
         };
         let expected: serde_json::Value = match serde_json::from_str(&expected_text) {
@@ -63,7 +75,11 @@ fn golden_corpus() {
         let exp_action = expected["action"].as_str().unwrap_or("");
         let exp_findings: BTreeSet<String> = expected["findings"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         if exp_action != action || exp_findings != findings {
             failures.push(format!(
@@ -78,10 +94,24 @@ fn golden_corpus() {
         }
         // Evidence never carries a full sensitive value: no run of 9+ digits survives masking.
         for f in &verdict.findings {
-            let digits = f.evidence.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
+            let digits = f
+                .evidence
+                .split(|c: char| !c.is_ascii_digit())
+                .map(str::len)
+                .max()
+                .unwrap_or(0);
             assert!(digits < 9, "{name}: evidence not masked: {}", f.evidence);
         }
     }
-    println!("golden corpus: {} messages, {} mismatches", emls.len(), failures.len());
-    assert!(failures.is_empty(), "{} golden mismatches:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "golden corpus: {} messages, {} mismatches",
+        emls.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} golden mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

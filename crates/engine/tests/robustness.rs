@@ -16,9 +16,12 @@ fn corpus_sample() -> &'static Vec<Vec<u8>> {
     C.get_or_init(|| {
         let mut out = Vec::new();
         let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden");
-        let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/stalwart-mail-parser");
+        let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/stalwart-mail-parser");
         for dir in [golden, shared] {
-            let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_file() && p.metadata().map(|m| m.len() < 200_000).unwrap_or(false) {
@@ -78,7 +81,9 @@ fn deep_multipart_nesting_is_reported() {
     let mut raw = String::from("From: a@example.com\r\nTo: b@gmail.com\r\nSubject: deep\r\n");
     let depth = 200;
     for i in 0..depth {
-        raw.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+        raw.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+        ));
     }
     raw.push_str("Content-Type: text/plain\r\n\r\nplease send a copy of your passport\r\n");
     for i in (0..depth).rev() {
@@ -86,7 +91,9 @@ fn deep_multipart_nesting_is_reported() {
     }
     let found = ids(raw.as_bytes());
     assert!(
-        found.iter().any(|(id, kind)| *id == "message.malformed" && kind.as_deref() == Some("too_deep")),
+        found
+            .iter()
+            .any(|(id, kind)| *id == "message.malformed" && kind.as_deref() == Some("too_deep")),
         "{found:?}"
     );
 }
@@ -101,8 +108,16 @@ fn huge_header_and_long_lines_are_handled() {
         "9".repeat(1_000_000)
     );
     let v = engine().check(raw.as_bytes(), &Envelope::default());
-    assert!(v.findings.iter().any(|f| f.id == "recipients.exposed" && f.count == 5000));
-    assert!(v.findings.iter().any(|f| f.id == "recipients.large_audience"));
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.id == "recipients.exposed" && f.count == 5000)
+    );
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.id == "recipients.large_audience")
+    );
 }
 
 #[test]
@@ -113,23 +128,43 @@ fn many_headers_are_reported() {
     }
     raw.push_str("\r\nbody\r\n");
     let found = ids(raw.as_bytes());
-    assert!(found.iter().any(|(_, k)| k.as_deref() == Some("too_many_headers")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(_, k)| k.as_deref() == Some("too_many_headers")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn many_parts_are_reported() {
-    let mut raw = String::from("From: a@example.com\r\nTo: b@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n");
+    let mut raw = String::from(
+        "From: a@example.com\r\nTo: b@example.com\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n",
+    );
     for i in 0..1500 {
-        raw.push_str(&format!("--B\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"));
+        raw.push_str(&format!(
+            "--B\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n"
+        ));
     }
     raw.push_str("--B--\r\n");
     let found = ids(raw.as_bytes());
-    assert!(found.iter().any(|(_, k)| k.as_deref() == Some("too_many_parts")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(_, k)| k.as_deref() == Some("too_many_parts")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn empty_and_tiny_inputs() {
-    for raw in [&b""[..], b"\n", b"From:", b"\r\n\r\n", b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x"] {
+    for raw in [
+        &b""[..],
+        b"\n",
+        b"From:",
+        b"\r\n\r\n",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x",
+    ] {
         let v = engine().check(raw, &Envelope::default());
         assert_eq!(v.size, raw.len());
     }

@@ -22,14 +22,51 @@ pub const UNSCANNABLE: &str = "attachments.unscannable";
 
 /// Words in a file name that suggest an identity document (matched as whole tokens).
 const ID_WORDS: &[&str] = &[
-    "license", "licence", "licencia", "driver", "drivers", "driving", "dl", "passport", "pasaporte",
-    "passeport", "id", "ids", "idcard", "identity", "identification", "identificacion", "dni", "nie",
-    "cedula", "ine", "curp", "ssn", "ssc", "social", "selfie", "carnet", "permiso", "residence",
-    "greencard", "visa", "documento", "document", "nationalid", "identitycard",
+    "license",
+    "licence",
+    "licencia",
+    "driver",
+    "drivers",
+    "driving",
+    "dl",
+    "passport",
+    "pasaporte",
+    "passeport",
+    "id",
+    "ids",
+    "idcard",
+    "identity",
+    "identification",
+    "identificacion",
+    "dni",
+    "nie",
+    "cedula",
+    "ine",
+    "curp",
+    "ssn",
+    "ssc",
+    "social",
+    "selfie",
+    "carnet",
+    "permiso",
+    "residence",
+    "greencard",
+    "visa",
+    "documento",
+    "document",
+    "nationalid",
+    "identitycard",
 ];
 
 /// Tokens that must appear together with a generic word to count (`document` alone is not an ID).
-const GENERIC: &[&str] = &["document", "documento", "social", "visa", "residence", "permiso"];
+const GENERIC: &[&str] = &[
+    "document",
+    "documento",
+    "social",
+    "visa",
+    "residence",
+    "permiso",
+];
 
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     id_documents(ctx, out);
@@ -72,7 +109,10 @@ pub fn looks_like_id_document(name: &str) -> bool {
     let strong = tokens
         .iter()
         .any(|t| ID_WORDS.contains(&t.as_str()) && !GENERIC.contains(&t.as_str()));
-    let generic = tokens.iter().filter(|t| GENERIC.contains(&t.as_str())).count();
+    let generic = tokens
+        .iter()
+        .filter(|t| GENERIC.contains(&t.as_str()))
+        .count();
     strong || generic >= 2
 }
 
@@ -122,20 +162,23 @@ fn short(name: &str) -> String {
 
 fn bulk(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     // Attachment path (top-level part) → distinct values per kind.
-    let mut per_attachment: BTreeMap<String, (HashSet<(Kind, u64)>, Option<String>)> = BTreeMap::new();
-    for (seg, matches) in ctx.msg.texts.iter().zip(ctx.pii()) {
+    let mut per_attachment: BTreeMap<String, (HashSet<(Kind, u64)>, Option<String>)> =
+        BTreeMap::new();
+    for (seg, pii) in ctx.msg.texts.iter().zip(ctx.pii()) {
         if !seg.origin.is_attachment() {
             continue;
         }
         let top = seg.path.split('/').next().unwrap_or("").to_string();
-        let entry = per_attachment.entry(top).or_insert_with(|| (HashSet::new(), None));
-        for m in matches {
+        let entry = per_attachment
+            .entry(top)
+            .or_insert_with(|| (HashSet::new(), None));
+        for m in &pii.hits {
             if matches!(m.kind, Kind::Email | Kind::Phone) {
                 continue;
             }
             entry.0.insert((m.kind, m.key));
             if entry.1.is_none() {
-                entry.1 = Some(m.masked.clone());
+                entry.1 = pii.masked(m.kind).map(str::to_string);
             }
         }
     }
@@ -221,13 +264,28 @@ mod tests {
     #[test]
     fn id_document_names() {
         for yes in [
-            "drivers_license_front.jpg", "DriverLicense.png", "passport-scan.pdf", "mi_pasaporte.jpeg",
-            "ID.jpg", "dni_ana.png", "cédula.jpg", "selfie_with_id.heic", "scan/dl_back.png",
+            "drivers_license_front.jpg",
+            "DriverLicense.png",
+            "passport-scan.pdf",
+            "mi_pasaporte.jpeg",
+            "ID.jpg",
+            "dni_ana.png",
+            "cédula.jpg",
+            "selfie_with_id.heic",
+            "scan/dl_back.png",
             "residence_permiso_documento.pdf",
         ] {
             assert!(looks_like_id_document(yes), "{yes}");
         }
-        for no in ["idea.png", "invoice.pdf", "slide1.png", "logo.gif", "document.pdf", "identifier_list.png", "video.jpg"] {
+        for no in [
+            "idea.png",
+            "invoice.pdf",
+            "slide1.png",
+            "logo.gif",
+            "document.pdf",
+            "identifier_list.png",
+            "video.jpg",
+        ] {
             assert!(!looks_like_id_document(no), "{no}");
         }
     }
@@ -241,7 +299,11 @@ mod tests {
     #[test]
     fn license_photo_attached() {
         // A PNG signature and a few bytes.
-        let raw = with_attachment("drivers_license.png", "image/png", "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==");
+        let raw = with_attachment(
+            "drivers_license.png",
+            "image/png",
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+        );
         let f = run(detect, &raw, &[]);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].id, ID_DOCUMENT);
@@ -251,11 +313,24 @@ mod tests {
     #[test]
     fn csv_with_many_ssns_is_bulk() {
         let ssns = [
-            "123-45-6788", "234-56-7890", "345-67-8901", "456-78-9012", "567-89-0123",
-            "212-34-5678", "312-45-6789", "412-56-7890", "512-67-8901", "612-78-9012", "132-43-2109",
+            "123-45-6788",
+            "234-56-7890",
+            "345-67-8901",
+            "456-78-9012",
+            "567-89-0123",
+            "212-34-5678",
+            "312-45-6789",
+            "412-56-7890",
+            "512-67-8901",
+            "612-78-9012",
+            "132-43-2109",
         ];
         let csv: String = std::iter::once("name,ssn\n".to_string())
-            .chain(ssns.iter().enumerate().map(|(i, s)| format!("Customer {i},{s}\n")))
+            .chain(
+                ssns.iter()
+                    .enumerate()
+                    .map(|(i, s)| format!("Customer {i},{s}\n")),
+            )
             .collect();
         let raw = format!(
             "From: a@example.com\r\nTo: x@gmail.com\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nlist attached\r\n--B\r\nContent-Type: text/csv; name=\"customers.csv\"\r\nContent-Disposition: attachment; filename=\"customers.csv\"\r\n\r\n{csv}\r\n--B--\r\n"
@@ -269,7 +344,11 @@ mod tests {
 
     #[test]
     fn plain_image_is_fine() {
-        let raw = with_attachment("team_photo.png", "image/png", "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==");
+        let raw = with_attachment(
+            "team_photo.png",
+            "image/png",
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
+        );
         assert!(run(detect, &raw, &[]).is_empty());
     }
 }

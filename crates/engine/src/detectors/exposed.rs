@@ -78,17 +78,29 @@ mod tests {
 
     #[test]
     fn customers_in_to_are_exposed() {
-        let f = run(detect, "From: a@example.com\r\nTo: x@gmail.com, y@yahoo.com, z@hotmail.com\r\n\r\nhi\r\n", &[]);
+        let f = run(
+            detect,
+            "From: a@example.com\r\nTo: x@gmail.com, y@yahoo.com, z@hotmail.com\r\n\r\nhi\r\n",
+            &[],
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].id, ID);
         assert_eq!(f[0].count, 3);
         assert_eq!(f[0].location.header.as_deref(), Some("To"));
-        assert!(!f[0].evidence.contains("x@gmail.com"), "evidence must be masked: {}", f[0].evidence);
+        assert!(
+            !f[0].evidence.contains("x@gmail.com"),
+            "evidence must be masked: {}",
+            f[0].evidence
+        );
     }
 
     #[test]
     fn cc_counts_too() {
-        let f = run(detect, "From: a@example.com\r\nTo: x@gmail.com\r\nCc: y@yahoo.com\r\n\r\nhi\r\n", &[]);
+        let f = run(
+            detect,
+            "From: a@example.com\r\nTo: x@gmail.com\r\nCc: y@yahoo.com\r\n\r\nhi\r\n",
+            &[],
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].location.header.as_deref(), Some("To, Cc"));
         assert_eq!(f[0].severity, Severity::Medium);
@@ -96,14 +108,32 @@ mod tests {
 
     #[test]
     fn same_organization_is_not_exposed() {
-        let f = run(detect, "From: a@example.com\r\nTo: x@corp.test, y@corp.test, z@example.com\r\n\r\nhi\r\n", &[]);
+        let f = run(
+            detect,
+            "From: a@example.com\r\nTo: x@corp.test, y@corp.test, z@example.com\r\n\r\nhi\r\n",
+            &[],
+        );
         assert!(f.is_empty());
     }
 
     #[test]
     fn internal_only_and_single_customer_are_fine() {
-        assert!(run(detect, "From: a@example.com\r\nTo: b@example.com, c@sub.example.com\r\n\r\nhi\r\n", &[]).is_empty());
-        assert!(run(detect, "From: a@example.com\r\nTo: x@gmail.com\r\nCc: b@example.com\r\n\r\nhi\r\n", &[]).is_empty());
+        assert!(
+            run(
+                detect,
+                "From: a@example.com\r\nTo: b@example.com, c@sub.example.com\r\n\r\nhi\r\n",
+                &[]
+            )
+            .is_empty()
+        );
+        assert!(
+            run(
+                detect,
+                "From: a@example.com\r\nTo: x@gmail.com\r\nCc: b@example.com\r\n\r\nhi\r\n",
+                &[]
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -11,8 +11,16 @@ pub const ID: &str = "recipients.large_audience";
 
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let limit = ctx.settings.large_audience;
-    let visible: HashSet<&str> = ctx.msg.visible_recipients().map(|a| a.address.as_str()).collect();
-    let envelope: HashSet<&str> = ctx.envelope_recipients().iter().map(String::as_str).collect();
+    let visible: HashSet<&str> = ctx
+        .msg
+        .visible_recipients()
+        .map(|a| a.address.as_str())
+        .collect();
+    let envelope: HashSet<&str> = ctx
+        .envelope_recipients()
+        .iter()
+        .map(String::as_str)
+        .collect();
     if visible.len() > limit {
         out.push(
             Finding::new(ID, Severity::Medium, Location::header("To, Cc"))
@@ -50,7 +58,10 @@ mod tests {
 
     #[test]
     fn visible_over_threshold_is_medium() {
-        let raw = format!("From: a@example.com\r\nTo: {}\r\n\r\nhi\r\n", addrs(26).join(", "));
+        let raw = format!(
+            "From: a@example.com\r\nTo: {}\r\n\r\nhi\r\n",
+            addrs(26).join(", ")
+        );
         let f = run(detect, &raw, &[]);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Medium);
@@ -59,7 +70,10 @@ mod tests {
 
     #[test]
     fn at_threshold_is_fine() {
-        let raw = format!("From: a@example.com\r\nTo: {}\r\n\r\nhi\r\n", addrs(25).join(", "));
+        let raw = format!(
+            "From: a@example.com\r\nTo: {}\r\n\r\nhi\r\n",
+            addrs(25).join(", ")
+        );
         assert!(run(detect, &raw, &[]).is_empty());
     }
 
@@ -67,7 +81,11 @@ mod tests {
     fn hidden_envelope_is_info() {
         let list = addrs(40);
         let rcpts: Vec<&str> = list.iter().map(String::as_str).collect();
-        let f = run(detect, "From: a@example.com\r\nTo: news@example.com\r\n\r\nhi\r\n", &rcpts);
+        let f = run(
+            detect,
+            "From: a@example.com\r\nTo: news@example.com\r\n\r\nhi\r\n",
+            &rcpts,
+        );
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Info);
         assert_eq!(f[0].count, 40);

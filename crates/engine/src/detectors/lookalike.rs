@@ -3,7 +3,9 @@
 
 use super::Context;
 use crate::finding::{Finding, Location, Severity};
-use crate::party::{CONSUMER_PROVIDERS, WELL_KNOWN_DOMAINS, domain_of, domain_within, mask_address};
+use crate::party::{
+    CONSUMER_PROVIDERS, WELL_KNOWN_DOMAINS, domain_of, domain_within, mask_address,
+};
 use std::collections::BTreeSet;
 
 pub const ID: &str = "recipients.lookalike";
@@ -19,17 +21,23 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         .collect();
 
     let mut seen = BTreeSet::new();
-    let visible: Vec<(&str, &str)> = [("To", &ctx.msg.headers.to), ("Cc", &ctx.msg.headers.cc), ("Bcc", &ctx.msg.headers.bcc)]
-        .into_iter()
-        .flat_map(|(h, l)| l.iter().map(move |a| (h, a.address.as_str())))
-        .collect();
+    let visible: Vec<(&str, &str)> = [
+        ("To", &ctx.msg.headers.to),
+        ("Cc", &ctx.msg.headers.cc),
+        ("Bcc", &ctx.msg.headers.bcc),
+    ]
+    .into_iter()
+    .flat_map(|(h, l)| l.iter().map(move |a| (h, a.address.as_str())))
+    .collect();
     let envelope = ctx.envelope_recipients();
     let all = visible
         .iter()
         .copied()
         .chain(envelope.iter().map(|a| ("envelope", a.as_str())));
     for (header, addr) in all {
-        let Some(domain) = domain_of(addr) else { continue };
+        let Some(domain) = domain_of(addr) else {
+            continue;
+        };
         if !seen.insert(domain.to_string()) {
             continue;
         }
@@ -86,9 +94,24 @@ pub fn fold_confusables(domain: &str) -> String {
     let mut s = String::with_capacity(domain.len());
     for c in domain.chars() {
         let m = match c {
-            'а' => 'a', 'е' => 'e', 'о' | 'ο' | '0' => 'o', 'р' | 'ρ' => 'p', 'с' => 'c', 'у' => 'y',
-            'х' => 'x', 'і' | 'ι' => 'i', 'ј' => 'j', 'ѕ' => 's', 'ԁ' => 'd', 'ɡ' => 'g', 'ո' => 'n',
-            'ν' => 'v', 'κ' => 'k', 'τ' => 't', 'ѵ' => 'v', '1' => 'l',
+            'а' => 'a',
+            'е' => 'e',
+            'о' | 'ο' | '0' => 'o',
+            'р' | 'ρ' => 'p',
+            'с' => 'c',
+            'у' => 'y',
+            'х' => 'x',
+            'і' | 'ι' => 'i',
+            'ј' => 'j',
+            'ѕ' => 's',
+            'ԁ' => 'd',
+            'ɡ' => 'g',
+            'ո' => 'n',
+            'ν' => 'v',
+            'κ' => 'k',
+            'τ' => 't',
+            'ѵ' => 'v',
+            '1' => 'l',
             other => other,
         };
         s.push(m);
@@ -162,10 +185,20 @@ mod tests {
 
     #[test]
     fn flags_typo_of_provider_and_own_domain() {
-        let f = run(detect, "From: a@example.com\r\nTo: jane@gmial.com\r\nCc: bob@exarnple.com\r\n\r\nhi\r\n", &[]);
+        let f = run(
+            detect,
+            "From: a@example.com\r\nTo: jane@gmial.com\r\nCc: bob@exarnple.com\r\n\r\nhi\r\n",
+            &[],
+        );
         assert_eq!(f.len(), 2, "{f:?}");
-        assert!(f.iter().any(|x| x.evidence.contains("gmail.com") && x.severity == Severity::Medium));
-        assert!(f.iter().any(|x| x.kind.as_deref() == Some("own_domain") && x.severity == Severity::High));
+        assert!(
+            f.iter()
+                .any(|x| x.evidence.contains("gmail.com") && x.severity == Severity::Medium)
+        );
+        assert!(
+            f.iter()
+                .any(|x| x.kind.as_deref() == Some("own_domain") && x.severity == Severity::High)
+        );
         assert!(f.iter().all(|x| !x.evidence.contains("jane@")));
     }
 
@@ -181,7 +214,11 @@ mod tests {
 
     #[test]
     fn partner_near_miss() {
-        let f = run(detect, "From: a@example.com\r\nTo: x@acme-partners.com\r\n\r\nhi\r\n", &[]);
+        let f = run(
+            detect,
+            "From: a@example.com\r\nTo: x@acme-partners.com\r\n\r\nhi\r\n",
+            &[],
+        );
         assert_eq!(f.len(), 1);
         assert!(f[0].evidence.contains("acme-partner.com"));
     }

@@ -4,11 +4,11 @@
 //! detectors may read earlier findings (reply fan-out looks at solicitation findings).
 
 pub mod attachments;
+pub mod exposed;
 pub mod large_audience;
 pub mod lookalike;
 pub mod malformed;
 pub mod reply_fanout;
-pub mod exposed;
 pub mod sensitive_data;
 pub mod solicits_sensitive;
 
@@ -40,6 +40,52 @@ impl Default for Tools {
     }
 }
 
+/// Most sensitive-data hits kept per text segment; past this, counts say "at least".
+pub const MAX_HITS_PER_SEGMENT: usize = 100_000;
+
+/// One sensitive value found in a text segment (the value itself is not kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub kind: doublecheck_pii::Kind,
+    /// Hash of the normalized value, to count distinct values.
+    pub key: u64,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The sensitive-data hits of one text segment, with the masked form of the first of each kind.
+#[derive(Clone, Debug, Default)]
+pub struct SegmentPii {
+    pub hits: Vec<Hit>,
+    masked: Vec<(doublecheck_pii::Kind, String)>,
+}
+
+impl SegmentPii {
+    fn from_matches(matches: &[doublecheck_pii::Match]) -> SegmentPii {
+        let mut out = SegmentPii::default();
+        for m in matches.iter().take(MAX_HITS_PER_SEGMENT) {
+            out.hits.push(Hit {
+                kind: m.kind,
+                key: m.key,
+                start: m.start,
+                end: m.end,
+            });
+            if !out.masked.iter().any(|(k, _)| *k == m.kind) {
+                out.masked.push((m.kind, m.masked.clone()));
+            }
+        }
+        out
+    }
+
+    /// The masked form of the first value of `kind` in this segment.
+    pub fn masked(&self, kind: doublecheck_pii::Kind) -> Option<&str> {
+        self.masked
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
 /// Everything a detector may look at for one message.
 pub struct Context<'a> {
     pub msg: &'a ParsedMessage,
@@ -47,14 +93,23 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     pub tools: &'a Tools,
     /// Sensitive-data matches per text segment, computed once on first use.
-    pii: OnceCell<Vec<Vec<doublecheck_pii::Match>>>,
+    pii: OnceCell<Vec<SegmentPii>>,
     recipients: Vec<String>,
     has_external: bool,
 }
 
 impl<'a> Context<'a> {
-    pub fn new(msg: &'a ParsedMessage, envelope: &'a Envelope, settings: &'a Settings, tools: &'a Tools) -> Context<'a> {
-        let recipients: Vec<String> = envelope.rcpt_to.iter().map(|r| normalize_address(r)).collect();
+    pub fn new(
+        msg: &'a ParsedMessage,
+        envelope: &'a Envelope,
+        settings: &'a Settings,
+        tools: &'a Tools,
+    ) -> Context<'a> {
+        let recipients: Vec<String> = envelope
+            .rcpt_to
+            .iter()
+            .map(|r| normalize_address(r))
+            .collect();
         let has_external = recipients
             .iter()
             .map(String::as_str)
@@ -72,12 +127,17 @@ impl<'a> Context<'a> {
     }
 
     /// Sensitive-data matches for each of `msg.texts` (same order).
-    pub fn pii(&self) -> &[Vec<doublecheck_pii::Match>] {
+    pub fn pii(&self) -> &[SegmentPii] {
         self.pii.get_or_init(|| {
+            let mut scratch = Vec::new();
             self.msg
                 .texts
                 .iter()
-                .map(|t| self.tools.pii.scan(&t.text))
+                .map(|t| {
+                    scratch.clear();
+                    self.tools.pii.scan_into(&t.text, &mut scratch);
+                    SegmentPii::from_matches(&scratch)
+                })
                 .collect()
         })
     }
@@ -130,7 +190,11 @@ pub(crate) mod testutil {
     }
 
     /// Run one detector over a message given as text; the envelope defaults to the headers.
-    pub fn run(detect: fn(&Context<'_>, &mut Vec<Finding>), raw: &str, rcpts: &[&str]) -> Vec<Finding> {
+    pub fn run(
+        detect: fn(&Context<'_>, &mut Vec<Finding>),
+        raw: &str,
+        rcpts: &[&str],
+    ) -> Vec<Finding> {
         let settings = settings();
         let msg = crate::parse::parse(raw.as_bytes(), &settings.limits);
         let envelope = if rcpts.is_empty() {

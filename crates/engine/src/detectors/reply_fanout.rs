@@ -14,25 +14,64 @@ pub const ID: &str = "recipients.reply_fanout";
 
 /// Local parts that name a list or a group rather than a person.
 const LIST_WORDS: &[&str] = &[
-    "all", "everyone", "everybody", "customers", "customer", "clients", "client", "list", "lists",
-    "group", "groups", "team", "staff", "members", "subscribers", "announce", "announcements",
-    "community", "users", "todos", "clientes", "socios", "usuarios", "lista", "grupo", "equipo",
+    "all",
+    "everyone",
+    "everybody",
+    "customers",
+    "customer",
+    "clients",
+    "client",
+    "list",
+    "lists",
+    "group",
+    "groups",
+    "team",
+    "staff",
+    "members",
+    "subscribers",
+    "announce",
+    "announcements",
+    "community",
+    "users",
+    "todos",
+    "clientes",
+    "socios",
+    "usuarios",
+    "lista",
+    "grupo",
+    "equipo",
 ];
 
 /// Words that ask the reader to reply.
 const REPLY_WORDS: &[&str] = &[
-    "reply", "respond", "replies", "responda", "responder", "responde", "respondan", "conteste",
-    "contestar", "contesten",
+    "reply",
+    "respond",
+    "replies",
+    "responda",
+    "responder",
+    "responde",
+    "respondan",
+    "conteste",
+    "contestar",
+    "contesten",
 ];
 
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let solicits = out.iter().any(|f| f.id == solicits_sensitive::ID);
-    let severity = if solicits { Severity::High } else { Severity::Medium };
+    let severity = if solicits {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
     if !ctx.has_external_recipient() {
         return;
     }
     let envelope = ctx.envelope_recipients();
-    let visible: Vec<&str> = ctx.msg.visible_recipients().map(|a| a.address.as_str()).collect();
+    let visible: Vec<&str> = ctx
+        .msg
+        .visible_recipients()
+        .map(|a| a.address.as_str())
+        .collect();
     let reply_to = &ctx.msg.headers.reply_to;
 
     // 1. Reply-To that fans out.
@@ -71,20 +110,31 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     }
 
     // 2. A discussion list header on mail to external recipients.
-    if ctx.msg.headers.list_headers.iter().any(|h| h == "List-Post") {
+    if ctx
+        .msg
+        .headers
+        .list_headers
+        .iter()
+        .any(|h| h == "List-Post")
+    {
         out.push(
             Finding::new(ID, severity, Location::header("List-Post"))
                 .kind("list_post")
                 .count(envelope.len().max(visible.len()))
                 .evidence("List-Post header on mail to external recipients")
-                .reason("The message comes from a discussion list: a reply is posted to every member.")
+                .reason(
+                    "The message comes from a discussion list: a reply is posted to every member.",
+                )
                 .fix("Send customer mail from a one-way address, not through a discussion list."),
         );
         return;
     }
 
     // 3. Many visible external recipients plus a request to reply.
-    let external_visible = visible.iter().filter(|a| !ctx.party(a).is_internal()).count();
+    let external_visible = visible
+        .iter()
+        .filter(|a| !ctx.party(a).is_internal())
+        .count();
     if external_visible >= 3 && (solicits || asks_to_reply(ctx)) {
         let header = match (ctx.msg.headers.to.is_empty(), ctx.msg.headers.cc.is_empty()) {
             (false, false) => "To, Cc",
@@ -107,7 +157,8 @@ pub fn is_list_address(addr: &str) -> bool {
     let Some((local, domain)) = addr.rsplit_once('@') else {
         return false;
     };
-    if domain.starts_with("lists.") || domain.starts_with("list.") || domain.starts_with("groups.") {
+    if domain.starts_with("lists.") || domain.starts_with("list.") || domain.starts_with("groups.")
+    {
         return true;
     }
     local
@@ -139,7 +190,12 @@ mod tests {
         let f = run(
             detect,
             "From: support@example.com\r\nTo: customers@example.com\r\nReply-To: customers@example.com\r\n\r\nPlease update your details.\r\n",
-            &["a@gmail.com", "b@yahoo.com", "c@aol.com", "customers@example.com"],
+            &[
+                "a@gmail.com",
+                "b@yahoo.com",
+                "c@aol.com",
+                "customers@example.com",
+            ],
         );
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].kind.as_deref(), Some("reply_to_list"));
@@ -151,7 +207,12 @@ mod tests {
         let f = run(
             detect,
             "From: support@example.com\r\nTo: notices@example.com\r\nReply-To: notices@example.com\r\n\r\nhello\r\n",
-            &["a@gmail.com", "b@yahoo.com", "c@aol.com", "notices@example.com"],
+            &[
+                "a@gmail.com",
+                "b@yahoo.com",
+                "c@aol.com",
+                "notices@example.com",
+            ],
         );
         assert_eq!(f.len(), 1, "{f:?}");
     }

@@ -34,8 +34,8 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         .map(|a| a.address.as_str())
         .collect();
     let mut kinds: BTreeMap<&'static str, (Kind, PerKind)> = BTreeMap::new();
-    for (seg, matches) in ctx.msg.texts.iter().zip(ctx.pii()) {
-        for m in matches {
+    for (seg, pii) in ctx.msg.texts.iter().zip(ctx.pii()) {
+        for m in &pii.hits {
             if m.kind == Kind::Email {
                 let value = seg.text.get(m.start..m.end).unwrap_or("").to_lowercase();
                 if header_addrs.contains(value.as_str()) {
@@ -62,14 +62,16 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     _ => Location::part(&seg.path),
                 }
                 .with_range(m.start, m.end);
-                entry.1.first = Some((loc, m.masked.clone()));
+                entry.1.first = Some((loc, pii.masked(m.kind).unwrap_or("").to_string()));
             }
         }
     }
     let bulk = ctx.settings.bulk_values.max(1);
     for (name, (kind, per)) in kinds {
         let n = per.keys.len();
-        let Some((location, masked)) = per.first else { continue };
+        let Some((location, masked)) = per.first else {
+            continue;
+        };
         let everyday = matches!(kind, Kind::Email | Kind::Phone);
         if everyday && n < bulk {
             continue;
@@ -82,10 +84,20 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             (false, false, true) => Severity::Critical,
         };
         let label = kind.label();
-        let more = if n > 1 { format!(" and {} more", n - 1) } else { String::new() };
-        let place = if per.in_attachment_only { "an attachment" } else { "the message" };
+        let more = if n > 1 {
+            format!(" and {} more", n - 1)
+        } else {
+            String::new()
+        };
+        let place = if per.in_attachment_only {
+            "an attachment"
+        } else {
+            "the message"
+        };
         let reason = if n >= bulk {
-            format!("{place} carries {n} distinct {label} values: a list of customers' data, not a one-off.")
+            format!(
+                "{place} carries {n} distinct {label} values: a list of customers' data, not a one-off."
+            )
         } else if n == 1 {
             format!("{place} contains a {label}, which email does not protect.")
         } else {
@@ -161,9 +173,16 @@ mod tests {
     #[test]
     fn bulk_values_are_critical() {
         let cards = [
-            "4111111111111111", "4012888888881881", "5555555555554444", "5105105105105100",
-            "378282246310005", "371449635398431", "6011111111111117", "6011000990139424",
-            "3530111333300000", "4556737586899855",
+            "4111111111111111",
+            "4012888888881881",
+            "5555555555554444",
+            "5105105105105100",
+            "378282246310005",
+            "371449635398431",
+            "6011111111111117",
+            "6011000990139424",
+            "3530111333300000",
+            "4556737586899855",
         ];
         let body: String = cards.iter().map(|c| format!("customer,{c}\r\n")).collect();
         let raw = format!("From: a@example.com\r\nTo: x@gmail.com\r\n\r\n{body}");

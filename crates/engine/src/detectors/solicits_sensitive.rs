@@ -31,7 +31,12 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
                     _ => Location::part(&seg.path),
                 }
                 .with_range(s.start, s.end);
-                first = Some((location, mask_digits(&s.snippet), s.document.clone(), seg.origin.is_attachment()));
+                first = Some((
+                    location,
+                    mask_digits(&s.snippet),
+                    s.document.clone(),
+                    seg.origin.is_attachment(),
+                ));
             }
         }
     }
@@ -62,7 +67,10 @@ fn mask_digits(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i].is_ascii_digit() {
-            let j = bytes[i..].iter().position(|b| !b.is_ascii_digit()).map_or(bytes.len(), |p| i + p);
+            let j = bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .map_or(bytes.len(), |p| i + p);
             if j - i >= 4 {
                 out.extend(std::iter::repeat_n('*', j - i));
             } else {
@@ -108,7 +116,10 @@ mod tests {
 
     #[test]
     fn digits_are_masked_in_quotes() {
-        assert_eq!(mask_digits("card 4111111111111111 or 12"), "card **************** or 12");
+        assert_eq!(
+            mask_digits("card 4111111111111111 or 12"),
+            "card **************** or 12"
+        );
         assert_eq!(mask_digits("año 2024"), "año ****");
     }
 }

@@ -44,7 +44,11 @@ pub(super) fn parse(raw: &[u8], limits: &Limits) -> ParsedMessage {
         }
     };
     let Some(message) = parsed else {
-        if !out.anomalies.iter().any(|a| a.kind == AnomalyKind::Unparseable) {
+        if !out
+            .anomalies
+            .iter()
+            .any(|a| a.kind == AnomalyKind::Unparseable)
+        {
             out.anomalies.push(Anomaly {
                 kind: AnomalyKind::Unparseable,
                 path: String::new(),
@@ -109,7 +113,9 @@ fn has_credible_header(message: &Message<'_>) -> bool {
     message.root_part().headers.iter().any(|h| {
         let name = h.name.as_str();
         !matches!(h.name, HeaderName::Other(_))
-            || (!name.is_empty() && name.len() <= 76 && name.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
+            || (!name.is_empty()
+                && name.len() <= 76
+                && name.bytes().all(|b| b.is_ascii_graphic() && b != b':'))
     })
 }
 
@@ -232,6 +238,11 @@ impl<'a> Walker<'a> {
 
     /// Add a text segment, bounded per part and per message.
     fn push_text(&mut self, path: &str, origin: Origin, text: &str) {
+        self.push_owned(path, origin, std::borrow::Cow::Borrowed(text));
+    }
+
+    /// Like `push_text`, without copying text that is already owned.
+    fn push_owned(&mut self, path: &str, origin: Origin, text: std::borrow::Cow<'_, str>) {
         if text.trim().is_empty() {
             return;
         }
@@ -242,7 +253,7 @@ impl<'a> Walker<'a> {
             .min(self.limits.max_text_bytes);
         let mut text = text;
         if text.len() > room {
-            let cut = floor_char_boundary(text, room);
+            let cut = floor_char_boundary(&text, room);
             if !self.reported_text_limit {
                 self.reported_text_limit = true;
                 self.anomaly(
@@ -256,7 +267,10 @@ impl<'a> Walker<'a> {
                     ),
                 );
             }
-            text = &text[..cut];
+            match &mut text {
+                std::borrow::Cow::Borrowed(t) => *t = &t[..cut],
+                std::borrow::Cow::Owned(t) => t.truncate(cut),
+            }
         }
         if text.is_empty() {
             return;
@@ -265,7 +279,7 @@ impl<'a> Walker<'a> {
         self.out.texts.push(TextSegment {
             path: path.to_string(),
             origin,
-            text: text.to_string(),
+            text: text.into_owned(),
         });
     }
 
@@ -284,7 +298,13 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn walk_children(&mut self, message: &Message<'_>, children: &[u32], prefix: &str, depth: usize) {
+    fn walk_children(
+        &mut self,
+        message: &Message<'_>,
+        children: &[u32],
+        prefix: &str,
+        depth: usize,
+    ) {
         for (i, &id) in children.iter().enumerate() {
             let path = child_path(prefix, i + 1);
             let Some(part) = message.parts.get(id as usize) else {
@@ -294,7 +314,14 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn walk_part(&mut self, message: &Message<'_>, part: &MessagePart<'_>, path: &str, depth: usize, is_root: bool) {
+    fn walk_part(
+        &mut self,
+        message: &Message<'_>,
+        part: &MessagePart<'_>,
+        path: &str,
+        depth: usize,
+        is_root: bool,
+    ) {
         self.parts_seen += 1;
         if self.parts_seen > self.limits.max_parts {
             if !self.reported_parts_limit {
@@ -326,7 +353,10 @@ impl<'a> Walker<'a> {
             self.anomaly(
                 AnomalyKind::Encoding,
                 path,
-                format!("Part {} could not be fully decoded (broken transfer encoding or charset).", display_path(path)),
+                format!(
+                    "Part {} could not be fully decoded (broken transfer encoding or charset).",
+                    display_path(path)
+                ),
             );
         }
         let name = part.attachment_name().map(str::to_string);
@@ -349,18 +379,32 @@ impl<'a> Walker<'a> {
             }
             PartType::Html(html) if !is_attachment => {
                 let text = extract::html_to_text(html);
-                self.push_text(path, Origin::HtmlBody, &text);
+                self.push_owned(path, Origin::HtmlBody, std::borrow::Cow::Owned(text));
             }
-            PartType::Text(_) | PartType::Html(_) | PartType::Binary(_) | PartType::InlineBinary(_) => {
+            PartType::Text(_)
+            | PartType::Html(_)
+            | PartType::Binary(_)
+            | PartType::InlineBinary(_) => {
                 self.attachment(part, path, name, content_type);
             }
         }
     }
 
-    fn attachment(&mut self, part: &MessagePart<'_>, path: &str, name: Option<String>, content_type: String) {
+    fn attachment(
+        &mut self,
+        part: &MessagePart<'_>,
+        path: &str,
+        name: Option<String>,
+        content_type: String,
+    ) {
         let bytes = part.contents();
-        let ex = extract::extract(bytes, name.as_deref(), Some(&content_type), &self.limits.attachments);
-        for t in &ex.texts {
+        let mut ex = extract::extract(
+            bytes,
+            name.as_deref(),
+            Some(&content_type),
+            &self.limits.attachments,
+        );
+        for t in std::mem::take(&mut ex.texts) {
             let seg_path = if t.path.is_empty() {
                 path.to_string()
             } else {
@@ -371,7 +415,7 @@ impl<'a> Walker<'a> {
                 member: t.path.clone(),
                 kind: t.kind,
             };
-            self.push_text(&seg_path, origin, &t.text);
+            self.push_owned(&seg_path, origin, std::borrow::Cow::Owned(t.text));
         }
         for p in &ex.problems {
             let kind = match p.kind {
@@ -392,7 +436,10 @@ impl<'a> Walker<'a> {
             self.anomaly(
                 AnomalyKind::TooDeep,
                 path,
-                format!("Attached message in part {} was nested too deep to open.", display_path(path)),
+                format!(
+                    "Attached message in part {} was nested too deep to open.",
+                    display_path(path)
+                ),
             );
         }
         self.out.attachments.push(Attachment {
@@ -459,7 +506,11 @@ mod tests {
         assert_eq!(m.headers.to[0].group.as_deref(), Some("Customers"));
         assert_eq!(m.headers.cc[0].address, "c@corp.example");
         assert_eq!(m.headers.subject.as_deref(), Some("Verificación"));
-        assert!(m.texts.iter().any(|t| t.origin == Origin::Body && t.text.contains("Hello")));
+        assert!(
+            m.texts
+                .iter()
+                .any(|t| t.origin == Origin::Body && t.text.contains("Hello"))
+        );
         assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
     }
 
@@ -467,17 +518,29 @@ mod tests {
     fn numbers_parts_like_imap() {
         let raw = "From: a@example.com\r\nTo: b@example.com\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n--X\r\nContent-Type: multipart/alternative; boundary=Y\r\n\r\n--Y\r\nContent-Type: text/plain\r\n\r\nplain words\r\n--Y\r\nContent-Type: text/html\r\n\r\n<p>html <b>wo</b>rds</p>\r\n--Y--\r\n--X\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.com\r\nSubject: inner subject\r\n\r\ninner body\r\n--X--\r\n";
         let m = parse(raw);
-        let find = |needle: &str| m.texts.iter().find(|t| t.text.contains(needle)).map(|t| (t.path.clone(), t.origin.clone()));
+        let find = |needle: &str| {
+            m.texts
+                .iter()
+                .find(|t| t.text.contains(needle))
+                .map(|t| (t.path.clone(), t.origin.clone()))
+        };
         assert_eq!(find("plain words"), Some(("1.1".into(), Origin::Body)));
         assert_eq!(find("html words"), Some(("1.2".into(), Origin::HtmlBody)));
-        assert_eq!(find("inner subject"), Some(("2".into(), Origin::NestedSubject)));
+        assert_eq!(
+            find("inner subject"),
+            Some(("2".into(), Origin::NestedSubject))
+        );
         assert_eq!(find("inner body"), Some(("2.1".into(), Origin::Body)));
     }
 
     #[test]
     fn garbage_is_scanned_as_text_and_reported() {
         let m = super::parse(b"\x00\x01 no headers at all 4111", &Limits::default());
-        assert!(m.anomalies.iter().any(|a| a.kind == AnomalyKind::Unparseable));
+        assert!(
+            m.anomalies
+                .iter()
+                .any(|a| a.kind == AnomalyKind::Unparseable)
+        );
     }
 
     #[test]
@@ -486,7 +549,10 @@ mod tests {
             max_message_bytes: 64,
             ..Limits::default()
         };
-        let raw = format!("From: a@example.com\r\nTo: b@example.com\r\n\r\n{}", "x".repeat(500));
+        let raw = format!(
+            "From: a@example.com\r\nTo: b@example.com\r\n\r\n{}",
+            "x".repeat(500)
+        );
         let m = super::parse(raw.as_bytes(), &limits);
         assert!(m.anomalies.iter().any(|a| a.kind == AnomalyKind::Truncated));
     }

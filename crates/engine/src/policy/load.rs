@@ -20,7 +20,11 @@ pub struct PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.origin, self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.origin, self.line, self.column, self.message
+        )
     }
 }
 
@@ -118,7 +122,10 @@ impl Ctx<'_> {
         let v = v.as_ref()?;
         let n = *v.get_ref();
         if n < 1 || n > max {
-            self.error(v.span().start, format!("`{what}` must be between 1 and {max}, not {n}"));
+            self.error(
+                v.span().start,
+                format!("`{what}` must be between 1 and {max}, not {n}"),
+            );
             return None;
         }
         usize::try_from(n).ok()
@@ -145,7 +152,10 @@ pub(super) fn builtin() -> Policy {
             groups: Vec::new(),
             rules: vec![Rule {
                 name: "built-in fallback".into(),
-                if_any: vec!["content.solicits_sensitive".into(), "recipients.exposed".into()],
+                if_any: vec![
+                    "content.solicits_sensitive".into(),
+                    "recipients.exposed".into(),
+                ],
                 if_all: Vec::new(),
                 min_severity: None,
                 min_count: None,
@@ -181,8 +191,16 @@ fn parse(text: &str, origin: &str, allow_defaults: bool) -> Result<Policy, Polic
     };
 
     let mut settings = Settings::default();
-    settings.org_domains = domains(&mut cx, raw.org_domains.as_deref().unwrap_or_default(), "org_domains");
-    settings.partner_domains = domains(&mut cx, raw.partner_domains.as_deref().unwrap_or_default(), "partner_domains");
+    settings.org_domains = domains(
+        &mut cx,
+        raw.org_domains.as_deref().unwrap_or_default(),
+        "org_domains",
+    );
+    settings.partner_domains = domains(
+        &mut cx,
+        raw.partner_domains.as_deref().unwrap_or_default(),
+        "partner_domains",
+    );
     if let Some(d) = &raw.detectors {
         if let Some(n) = cx.positive(&d.large_audience, "detectors.large_audience", 1_000_000) {
             settings.large_audience = n;
@@ -218,7 +236,11 @@ fn parse(text: &str, origin: &str, allow_defaults: bool) -> Result<Policy, Polic
         if let Some(n) = cx.positive(&l.max_archive_bytes, "limits.max_archive_bytes", 4 * gib) {
             lim.attachments.max_expanded_bytes = n as u64;
         }
-        if let Some(n) = cx.positive(&l.max_archive_members, "limits.max_archive_members", 1_000_000) {
+        if let Some(n) = cx.positive(
+            &l.max_archive_members,
+            "limits.max_archive_members",
+            1_000_000,
+        ) {
             lim.attachments.max_members = n;
         }
     }
@@ -242,7 +264,10 @@ fn parse(text: &str, origin: &str, allow_defaults: bool) -> Result<Policy, Polic
             for v in list {
                 match v.as_str() {
                     Some(s) if !s.trim().is_empty() => patterns.push(s.trim().to_string()),
-                    _ => cx.error(at, format!("group `{name}`: every entry must be a non-empty string")),
+                    _ => cx.error(
+                        at,
+                        format!("group `{name}`: every entry must be a non-empty string"),
+                    ),
                 }
             }
             groups.push(Group {
@@ -266,26 +291,48 @@ fn parse(text: &str, origin: &str, allow_defaults: bool) -> Result<Policy, Polic
         if name.is_empty() {
             cx.error(r.name.span().start, "rule `name` must not be empty".into());
         } else if names.contains(&name) {
-            cx.error(r.name.span().start, format!("two rules are named \"{name}\"; names must be unique"));
+            cx.error(
+                r.name.span().start,
+                format!("two rules are named \"{name}\"; names must be unique"),
+            );
         }
         names.push(name.clone());
         for p in r.if_any.iter().chain(&r.if_all) {
             if !id_pattern_known(p.get_ref()) {
                 let suggestion = crate::finding::DETECTOR_IDS
                     .iter()
-                    .find(|id| id.contains(p.get_ref().trim_end_matches(".*")) || p.get_ref().contains(*id))
+                    .find(|id| {
+                        id.contains(p.get_ref().trim_end_matches(".*")) || p.get_ref().contains(*id)
+                    })
                     .map(|id| format!("; did you mean `{id}`?"))
-                    .unwrap_or_else(|| format!("; known ids: {}", crate::finding::DETECTOR_IDS.join(", ")));
-                cx.error(p.span().start, format!("unknown detector id `{}`{suggestion}", p.get_ref()));
+                    .unwrap_or_else(|| {
+                        format!("; known ids: {}", crate::finding::DETECTOR_IDS.join(", "))
+                    });
+                cx.error(
+                    p.span().start,
+                    format!("unknown detector id `{}`{suggestion}", p.get_ref()),
+                );
             }
         }
         for g in r.sender_groups.iter().chain(&r.except_sender_groups) {
             if !groups.iter().any(|x| &x.name == g.get_ref()) {
-                cx.error(g.span().start, format!("unknown sender group `{}`; define it under [groups]", g.get_ref()));
+                cx.error(
+                    g.span().start,
+                    format!(
+                        "unknown sender group `{}`; define it under [groups]",
+                        g.get_ref()
+                    ),
+                );
             }
         }
         let min_count = cx.positive(&r.min_count, "min_count", 1_000_000_000);
-        if r.if_any.is_empty() && r.if_all.is_empty() && r.sender_groups.is_empty() && r.min_severity.is_none() && r.recipients.is_none() && r.action != Action::Allow {
+        if r.if_any.is_empty()
+            && r.if_all.is_empty()
+            && r.sender_groups.is_empty()
+            && r.min_severity.is_none()
+            && r.recipients.is_none()
+            && r.action != Action::Allow
+        {
             cx.error(rule_at, format!("rule \"{name}\" has no condition and would {} every message; add if_any, if_all, sender_groups, min_severity or recipients", r.action));
         }
         rules.push(Rule {
@@ -295,8 +342,16 @@ fn parse(text: &str, origin: &str, allow_defaults: bool) -> Result<Policy, Polic
             min_severity: r.min_severity,
             min_count,
             kinds: r.kinds,
-            sender_groups: r.sender_groups.into_iter().map(Spanned::into_inner).collect(),
-            except_sender_groups: r.except_sender_groups.into_iter().map(Spanned::into_inner).collect(),
+            sender_groups: r
+                .sender_groups
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
+            except_sender_groups: r
+                .except_sender_groups
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect(),
             recipients: r.recipients.unwrap_or(Scope::Any),
             action: r.action,
             reason: r.reason,
@@ -335,11 +390,18 @@ fn domains(cx: &mut Ctx<'_>, list: &[Spanned<String>], what: &str) -> Vec<String
             && v.contains('.')
             && !v.starts_with('.')
             && !v.ends_with('.')
-            && v.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && v.chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         if ok {
             out.push(v);
         } else {
-            cx.error(d.span().start, format!("`{what}`: \"{}\" is not a domain name (like \"example.com\")", d.get_ref()));
+            cx.error(
+                d.span().start,
+                format!(
+                    "`{what}`: \"{}\" is not a domain name (like \"example.com\")",
+                    d.get_ref()
+                ),
+            );
         }
     }
     out
@@ -373,12 +435,19 @@ mod tests {
 
     #[test]
     fn bad_values_are_reported_where_they_are() {
-        let e = errors("[[rules]]\nname = \"x\"\nif_any = [\"recipients.exposd\"]\naction = \"hold\"\n");
+        let e = errors(
+            "[[rules]]\nname = \"x\"\nif_any = [\"recipients.exposd\"]\naction = \"hold\"\n",
+        );
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("p.toml:3:11:"), "{e:?}");
-        assert!(e[0].contains("recipients.exposed"), "suggests the right id: {e:?}");
+        assert!(
+            e[0].contains("recipients.exposed"),
+            "suggests the right id: {e:?}"
+        );
 
-        let e = errors("[[rules]]\nname = \"x\"\nif_any = [\"recipients.exposed\"]\naction = \"quarantine\"\n");
+        let e = errors(
+            "[[rules]]\nname = \"x\"\nif_any = [\"recipients.exposed\"]\naction = \"quarantine\"\n",
+        );
         assert!(e[0].starts_with("p.toml:4:"), "{e:?}");
         assert!(e[0].contains("hold"), "lists the valid actions: {e:?}");
 
@@ -403,7 +472,10 @@ mod tests {
     fn rule_without_condition_is_refused() {
         let e = errors("[[rules]]\nname = \"everything\"\naction = \"reject\"\n");
         assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("p.toml:1:1:") || e[0].starts_with("p.toml:2:1:"), "{e:?}");
+        assert!(
+            e[0].starts_with("p.toml:1:1:") || e[0].starts_with("p.toml:2:1:"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -171,7 +171,11 @@ impl Policy {
         let sender = crate::party::normalize_address(sender);
         self.groups
             .iter()
-            .filter(|g| g.patterns.iter().any(|p| wildcard_match(&p.to_lowercase(), &sender)))
+            .filter(|g| {
+                g.patterns
+                    .iter()
+                    .any(|p| wildcard_match(&p.to_lowercase(), &sender))
+            })
             .map(|g| g.name.as_str())
             .collect()
     }
@@ -198,7 +202,10 @@ impl Policy {
                 .map(|(_, r)| MatchedRule {
                     name: r.name.clone(),
                     action: r.action,
-                    reason: r.reason.clone().unwrap_or_else(|| format!("Rule \"{}\" matched.", r.name)),
+                    reason: r
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| format!("Rule \"{}\" matched.", r.name)),
                 })
                 .collect(),
         }
@@ -212,15 +219,27 @@ fn rule_matches(rule: &Rule, findings: &[Finding], facts: &Facts<'_>, groups: &[
         Scope::Internal if facts.has_external => return false,
         _ => {}
     }
-    if !rule.sender_groups.is_empty() && !rule.sender_groups.iter().any(|g| groups.contains(&g.as_str())) {
+    if !rule.sender_groups.is_empty()
+        && !rule
+            .sender_groups
+            .iter()
+            .any(|g| groups.contains(&g.as_str()))
+    {
         return false;
     }
-    if rule.except_sender_groups.iter().any(|g| groups.contains(&g.as_str())) {
+    if rule
+        .except_sender_groups
+        .iter()
+        .any(|g| groups.contains(&g.as_str()))
+    {
         return false;
     }
     let passes = |f: &&Finding| {
         rule.min_severity.is_none_or(|s| f.severity >= s)
-            && (rule.kinds.is_empty() || f.kind.as_deref().is_some_and(|k| rule.kinds.iter().any(|x| x == k)))
+            && (rule.kinds.is_empty()
+                || f.kind
+                    .as_deref()
+                    .is_some_and(|k| rule.kinds.iter().any(|x| x == k)))
     };
     let selected: Vec<&Finding> = findings.iter().filter(passes).collect();
     for p in &rule.if_all {
@@ -245,7 +264,8 @@ fn rule_matches(rule: &Rule, findings: &[Finding], facts: &Facts<'_>, groups: &[
             .filter(|f| rule.if_all.iter().any(|p| id_matches(p, f.id)))
             .collect()
     } else {
-        let filtered = rule.min_severity.is_some() || !rule.kinds.is_empty() || rule.min_count.is_some();
+        let filtered =
+            rule.min_severity.is_some() || !rule.kinds.is_empty() || rule.min_count.is_some();
         if filtered && selected.is_empty() {
             return false;
         }
@@ -321,18 +341,31 @@ mod tests {
     #[test]
     fn builtin_bccifies_plain_exposure_and_allows_clean_mail() {
         let p = Policy::builtin();
-        let d = p.decide(&[finding("recipients.exposed", Severity::Medium)], &facts(true));
+        let d = p.decide(
+            &[finding("recipients.exposed", Severity::Medium)],
+            &facts(true),
+        );
         assert_eq!(d.action, Action::Bccify);
         assert_eq!(p.decide(&[], &facts(true)).action, Action::Allow);
         // Internal-only mail is not bcc-ified.
-        assert_eq!(p.decide(&[finding("recipients.exposed", Severity::Medium)], &facts(false)).action, Action::Allow);
+        assert_eq!(
+            p.decide(
+                &[finding("recipients.exposed", Severity::Medium)],
+                &facts(false)
+            )
+            .action,
+            Action::Allow
+        );
     }
 
     #[test]
     fn audit_mode_changes_nothing() {
         let mut p = Policy::builtin();
         p.mode = Mode::Audit;
-        let d = p.decide(&[finding("content.solicits_sensitive", Severity::High)], &facts(true));
+        let d = p.decide(
+            &[finding("content.solicits_sensitive", Severity::High)],
+            &facts(true),
+        );
         assert_eq!(d.action, Action::Allow);
         assert_eq!(d.would, Action::Hold);
         assert!(d.audit);
@@ -360,15 +393,26 @@ action = "reject"
             "t.toml",
         )
         .unwrap();
-        let trainee = Facts { sender: Some("Amy@Trainees.example.com"), has_external: true };
+        let trainee = Facts {
+            sender: Some("Amy@Trainees.example.com"),
+            has_external: true,
+        };
         assert_eq!(p.decide(&[], &trainee).action, Action::Hold);
         assert_eq!(p.decide(&[], &facts(true)).action, Action::Allow);
         let mut cards = finding("content.sensitive_data", Severity::High).kind("credit_card");
         cards.count = 2;
-        assert_eq!(p.decide(std::slice::from_ref(&cards), &facts(true)).action, Action::Allow);
+        assert_eq!(
+            p.decide(std::slice::from_ref(&cards), &facts(true)).action,
+            Action::Allow
+        );
         cards.count = 3;
-        assert_eq!(p.decide(std::slice::from_ref(&cards), &facts(true)).action, Action::Reject);
-        let ssn = finding("content.sensitive_data", Severity::High).kind("us_ssn").count(5);
+        assert_eq!(
+            p.decide(std::slice::from_ref(&cards), &facts(true)).action,
+            Action::Reject
+        );
+        let ssn = finding("content.sensitive_data", Severity::High)
+            .kind("us_ssn")
+            .count(5);
         assert_eq!(p.decide(&[ssn], &facts(true)).action, Action::Allow);
     }
 
