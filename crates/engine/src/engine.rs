@@ -48,7 +48,7 @@ impl Engine {
         let envelope = complete_envelope(envelope, &msg);
         let ctx = Context::new(&msg, &envelope, settings, &self.tools);
         let mut findings = detectors::run_all(&ctx);
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         let sender = envelope
             .auth_user
             .as_deref()

@@ -24,10 +24,9 @@ fn corpus_sample() -> &'static Vec<Vec<u8>> {
             };
             for e in rd.flatten() {
                 let p = e.path();
-                if p.is_file() && p.metadata().map(|m| m.len() < 200_000).unwrap_or(false) {
-                    if let Ok(b) = std::fs::read(&p) {
-                        out.push(b);
-                    }
+                let small = p.is_file() && p.metadata().is_ok_and(|m| m.len() < 200_000);
+                if small && let Ok(b) = std::fs::read(&p) {
+                    out.push(b);
                 }
             }
         }

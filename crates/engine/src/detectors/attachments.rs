@@ -162,8 +162,9 @@ fn short(name: &str) -> String {
 
 fn bulk(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     // Attachment path (top-level part) → distinct values per kind.
-    let mut per_attachment: BTreeMap<String, (HashSet<(Kind, u64)>, Option<String>)> =
-        BTreeMap::new();
+    // Attachment path → distinct (kind, value) pairs and the first masked value.
+    type Values = (HashSet<(Kind, u64)>, Option<String>);
+    let mut per_attachment: BTreeMap<String, Values> = BTreeMap::new();
     for (seg, pii) in ctx.msg.texts.iter().zip(ctx.pii()) {
         if !seg.origin.is_attachment() {
             continue;

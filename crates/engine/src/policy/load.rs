@@ -190,17 +190,21 @@ fn parse(text: &str, origin: &str, allow_defaults: bool) -> Result<Policy, Polic
         }
     };
 
-    let mut settings = Settings::default();
-    settings.org_domains = domains(
+    let org_domains = domains(
         &mut cx,
         raw.org_domains.as_deref().unwrap_or_default(),
         "org_domains",
     );
-    settings.partner_domains = domains(
+    let partner_domains = domains(
         &mut cx,
         raw.partner_domains.as_deref().unwrap_or_default(),
         "partner_domains",
     );
+    let mut settings = Settings {
+        org_domains,
+        partner_domains,
+        ..Settings::default()
+    };
     if let Some(d) = &raw.detectors {
         if let Some(n) = cx.positive(&d.large_audience, "detectors.large_audience", 1_000_000) {
             settings.large_audience = n;
