@@ -1004,6 +1004,18 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
     }
 }
 
+/// A digit follows `b[p]` after up to three phone separator bytes.
+fn phone_continues(b: &[u8], p: usize) -> bool {
+    let mut r = p;
+    while r < b.len() && r - p < 3 && matches!(b[r], b' ' | b'-' | b'.' | b'/' | b'(' | b')') {
+        r += 1;
+    }
+    r > p && r < b.len() && b[r].is_ascii_digit()
+}
+
+/// Runs only the readers whose shape can fit the token at `s..e` (first digit
+/// at `t`): every gate below is a necessary condition of the reader it guards,
+/// so skipping never loses a match.
 fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: &mut Vec<Cand>) {
     let lead = t - s;
     let passports = plan.on(Kind::UsPassport) || plan.on(Kind::UkPassport);
@@ -1013,35 +1025,61 @@ fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: 
             return;
         }
     }
+    let len = e - s;
+    let mut shapes = (4..=14).contains(&len);
     if lead == 0 {
-        if plan.on(Kind::CreditCard) {
-            read_card(b, s, out);
-        }
-        if plan.on(Kind::UsSsn)
-            || plan.on(Kind::UsItin)
-            || plan.on(Kind::AbaRouting)
-            || plan.on(Kind::CaSin)
-        {
-            read_nine(b, s, out);
-        }
-        if plan.on(Kind::Phone) {
-            read_phone(b, s, lo, out);
-        }
-        if plan.on(Kind::DateOfBirth) {
-            read_dob_numeric(b, s, out);
+        let d0 = b[s..e].iter().take_while(|c| c.is_ascii_digit()).count();
+        let all_digits = d0 == len;
+        let nb = b.get(e).copied().unwrap_or(0);
+        let sep_digit = b.get(e + 1).is_some_and(u8::is_ascii_digit);
+        if all_digits {
+            // Digits only: passports are 9 digits, licenses 7-13.
+            shapes = (7..=13).contains(&len);
+            if plan.on(Kind::CreditCard)
+                && (d0 >= 12 || (d0 == 4 && matches!(nb, b' ' | b'-') && sep_digit))
+            {
+                read_card(b, s, out);
+            }
+            if (plan.on(Kind::UsSsn)
+                || plan.on(Kind::UsItin)
+                || plan.on(Kind::AbaRouting)
+                || plan.on(Kind::CaSin))
+                && (d0 == 9
+                    || ((3..=5).contains(&d0) && matches!(nb, b' ' | b'-' | b'.') && sep_digit))
+            {
+                read_nine(b, s, out);
+            }
+            // Every phone form has at least 8 digits.
+            if plan.on(Kind::Phone) && (d0 >= 8 || phone_continues(b, e)) {
+                read_phone(b, s, lo, out);
+            }
+            if plan.on(Kind::DateOfBirth) && plan.min <= High {
+                if d0 != 3 && d0 <= 4 && matches!(nb, b'/' | b'-' | b'.') && sep_digit {
+                    read_dob_numeric(b, s, out);
+                }
+                if d0 <= 2 {
+                    if s >= lo + 4 && b[s - 1] == b' ' {
+                        read_dob_month_first(b, s, e, lo, out);
+                    }
+                    if matches!(nb, b' ' | b'-' | b'.')
+                        && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic)
+                    {
+                        read_dob_day_first(b, s, e, out);
+                    }
+                }
+            }
+        } else if len <= 2 && plan.on(Kind::DateOfBirth) {
             read_dob_month_first(b, s, e, lo, out);
             read_dob_day_first(b, s, e, out);
         }
-        if plan.on(Kind::UkNino) && e - s == 2 {
+        if plan.on(Kind::UkNino) && len == 2 {
             read_nino_spaced(b, s, lo, out);
         }
     }
     if lead == 2 && plan.on(Kind::Iban) {
         read_iban(b, s, e, out);
     }
-    if lead <= 2
-        && (passports || plan.on(Kind::UsDriverLicense) || plan.on(Kind::UkNino))
-        && (4..=14).contains(&(e - s))
+    if lead <= 2 && shapes && (passports || plan.on(Kind::UsDriverLicense) || plan.on(Kind::UkNino))
     {
         read_token_shapes(b, s, t, e, out);
     }
