@@ -152,12 +152,12 @@ impl Detector {
                 }
             }
         }
-        let anchors = Anchors::new(
-            languages
-                .iter()
-                .flat_map(|l| l.doc_terms.iter().map(Vec::as_slice)),
-            &vocab,
-        );
+        let terms: Vec<Vec<u32>> = languages
+            .iter()
+            .flat_map(|l| &l.doc_terms)
+            .map(|words| words.iter().map(|w| vocab.get(w)).collect())
+            .collect();
+        let anchors = Anchors::new(terms.iter().map(Vec::as_slice), &vocab);
         Ok(Detector {
             vocab,
             languages,
@@ -459,6 +459,15 @@ mod stats_tmp {
                 let more = sentences.run(&d.vocab, &mut toks, e, |_| {});
                 done = sentences.pos();
                 region += done - before;
+                if done - before > 20000 {
+                    println!(
+                        "BIG {} {} anchor={:?} from={:?}",
+                        p.display(),
+                        done - before,
+                        &text[s..e],
+                        &text[before..before + 80.min(text.len() - before)]
+                    );
+                }
                 if !more {
                     break;
                 }

@@ -20,7 +20,8 @@
 //! yields exactly the sentences of a whole-text pass, until the first sentence break after the
 //! anchor.
 
-use crate::tokenize::{Event, Tokenizer, Vocab, html_tag};
+use crate::lang::MAX_PHRASE_WORDS;
+use crate::tokenize::{Event, FastMap, Tokenizer, Vocab, html_tag};
 
 /// Byte classes of the anchor scan.
 const NONE: u8 = 0;
@@ -62,6 +63,8 @@ pub(crate) struct Anchors {
     filter: Vec<u64>,
     /// Longest anchor, in bytes.
     max_len: usize,
+    /// Per anchor, the rest of each term that begins with it.
+    tails: FastMap<u32, Vec<Vec<u32>>>,
 }
 
 impl Default for Anchors {
@@ -70,48 +73,47 @@ impl Default for Anchors {
             is_anchor: Vec::new(),
             filter: vec![0; FILTER_BITS / 64],
             max_len: 0,
+            tails: FastMap::default(),
         }
     }
 }
 
 impl Anchors {
-    /// Chooses one anchor per document term (each term given as its folded words).
-    pub(crate) fn new<'w>(
-        terms: impl IntoIterator<Item = &'w [String]> + Clone,
-        vocab: &Vocab,
-    ) -> Anchors {
-        // How many terms use each word: a word shared by many terms (`card`, `number`, `id`) is
-        // a generic one, and so more frequent in text.
-        let mut shared: std::collections::HashMap<&str, usize> = Default::default();
-        for term in terms.clone() {
-            for w in term {
-                *shared.entry(w.as_str()).or_default() += 1;
-            }
-        }
+    /// The first word of every document term (given as word ids), with the words that follow
+    /// it in each term.
+    pub(crate) fn new<'w>(terms: impl IntoIterator<Item = &'w [u32]>, vocab: &Vocab) -> Anchors {
         let mut a = Anchors {
             is_anchor: vec![false; vocab.len() + 1],
             ..Anchors::default()
         };
         for term in terms {
-            let Some(best) = term.iter().max_by_key(|w| {
-                (
-                    w.chars().count().min(5),
-                    std::cmp::Reverse(shared.get(w.as_str()).copied().unwrap_or(0)),
-                )
-            }) else {
+            let Some((&first, rest)) = term.split_first() else {
                 continue;
             };
-            a.add(best, vocab);
+            a.add(first, vocab);
+            let tails = a.tails.entry(first).or_default();
+            if !tails.iter().any(|t| t.as_slice() == rest) {
+                tails.push(rest.to_vec());
+            }
         }
         a
     }
 
-    fn add(&mut self, word: &str, vocab: &Vocab) {
-        let id = vocab.get(word) as usize;
-        if id == 0 {
-            return;
+    /// The words that may follow anchor `id` in a term; `None` when the anchor is a whole term.
+    fn tails(&self, id: u32) -> Option<&[Vec<u32>]> {
+        let tails = self.tails.get(&id)?;
+        if tails.iter().any(Vec::is_empty) {
+            None
+        } else {
+            Some(tails)
         }
-        if let Some(slot) = self.is_anchor.get_mut(id) {
+    }
+
+    fn add(&mut self, id: u32, vocab: &Vocab) {
+        let Some(word) = vocab.word(id) else {
+            return;
+        };
+        if let Some(slot) = self.is_anchor.get_mut(id as usize) {
             *slot = true;
         }
         let b = word.as_bytes();
@@ -145,6 +147,8 @@ pub(crate) struct AnchorScan<'a> {
     /// right after a byte of class [`NONE`].
     pub(crate) pos: usize,
     tok: Tokenizer<'a>,
+    /// Reads the words after an anchor.
+    ahead: Tokenizer<'a>,
     lower: String,
 }
 
@@ -154,66 +158,215 @@ impl<'a> AnchorScan<'a> {
             text,
             pos: 0,
             tok: Tokenizer::new(text, vocab.max_len().saturating_add(1)),
+            ahead: Tokenizer::new(text, vocab.max_len().saturating_add(1)),
             lower: String::new(),
         }
     }
 
     /// The byte range of the next token that folds to an anchor.
+    ///
+    /// Works on blocks of 64 bytes: two bit masks (word bytes, and word bytes that need the
+    /// tokenizer) give the runs of the block at once; a run of plain ASCII letters and digits
+    /// costs a length test and one bit of [`Anchors`]' filter.
     pub(crate) fn next(&mut self, anchors: &Anchors, vocab: &Vocab) -> Option<(usize, usize)> {
-        let b = self.text.as_bytes();
-        let n = b.len();
-        let mut i = self.pos;
-        loop {
-            while i < n && CLASS[usize::from(b[i])] == NONE {
-                i += 1;
-            }
-            if i >= n {
-                self.pos = n;
-                return None;
-            }
-            let start = i;
-            while i < n && CLASS[usize::from(b[i])] == ALNUM {
-                i += 1;
-            }
-            if i < n && CLASS[usize::from(b[i])] == COMPLEX {
-                while i < n && CLASS[usize::from(b[i])] != NONE {
-                    i += 1;
-                }
-                let end = i;
-                let t = &mut self.tok;
-                t.pos = start;
-                while t.pos < end {
-                    match t.next_event() {
-                        Some(Event::Word(s, e)) => {
-                            if anchors.is_anchor(vocab.get(&t.word)) {
-                                self.pos = t.pos;
-                                return Some((s, e));
-                            }
+        let n = self.text.len();
+        let mut p = self.pos;
+        while p + 64 <= n {
+            let block: &[u8; 64] = self.text.as_bytes()[p..p + 64].try_into().ok()?;
+            let (plain, complex) = masks(block);
+            let mut rest = plain | complex;
+            let mut next = p + 64;
+            while rest != 0 {
+                let s = rest.trailing_zeros() as usize;
+                let len = (!(rest >> s)).trailing_zeros() as usize;
+                if s + len == 64 {
+                    // The run may go on past the block.
+                    if s == 0 {
+                        match self.run_at(p, anchors, vocab) {
+                            Ok(found) => return Some(found),
+                            Err(after) => next = after,
                         }
-                        Some(_) => {}
-                        None => break,
+                    } else {
+                        next = p + s;
                     }
+                    break;
                 }
-                i = t.pos.max(end);
+                let bits = ((1u64 << len) - 1) << s;
+                let (start, end) = (p + s, p + s + len);
+                if complex & bits != 0 {
+                    match self.complex_run(start, end, anchors, vocab) {
+                        Ok(found) => return Some(found),
+                        Err(after) if after >= p + 64 => {
+                            next = after;
+                            break;
+                        }
+                        Err(after) => rest &= u64::MAX << (after - p),
+                    }
+                    continue;
+                }
+                if len <= anchors.max_len && self.plain_is_anchor(start, end, anchors, vocab) {
+                    self.pos = end;
+                    return Some((start, end));
+                }
+                rest &= !bits;
+            }
+            p = next;
+        }
+        // The last bytes, one run at a time.
+        let b = self.text.as_bytes();
+        while p < n {
+            if CLASS[usize::from(b[p])] == NONE {
+                p += 1;
                 continue;
             }
-            let len = i - start;
-            if len > anchors.max_len {
-                continue;
-            }
-            let k = filter_key(len, b[start], b[i - 1]);
-            if anchors.filter[k / 64] & (1 << (k % 64)) == 0 {
-                continue;
-            }
-            self.lower.clear();
-            self.lower.push_str(&self.text[start..i]);
-            self.lower.make_ascii_lowercase();
-            if anchors.is_anchor(vocab.get(&self.lower)) {
-                self.pos = i;
-                return Some((start, i));
+            match self.run_at(p, anchors, vocab) {
+                Ok(found) => return Some(found),
+                Err(after) => p = after,
             }
         }
+        self.pos = n;
+        None
     }
+
+    /// Checks the run of word bytes that starts at `start`: `Ok` with the anchor found (the
+    /// scan goes on after it), or `Err` with the position after the run.
+    fn run_at(
+        &mut self,
+        start: usize,
+        anchors: &Anchors,
+        vocab: &Vocab,
+    ) -> Result<(usize, usize), usize> {
+        let b = self.text.as_bytes();
+        let n = b.len();
+        let mut i = start;
+        while i < n && CLASS[usize::from(b[i])] == ALNUM {
+            i += 1;
+        }
+        if i < n && CLASS[usize::from(b[i])] == COMPLEX {
+            while i < n && CLASS[usize::from(b[i])] != NONE {
+                i += 1;
+            }
+            return self.complex_run(start, i, anchors, vocab);
+        }
+        if i - start <= anchors.max_len && self.plain_is_anchor(start, i, anchors, vocab) {
+            self.pos = i;
+            return Ok((start, i));
+        }
+        Err(i)
+    }
+
+    /// Tokenizes the run `start..end` that holds bytes other than ASCII letters and digits:
+    /// `Ok` with the first token that folds to an anchor, or `Err` with the position where the
+    /// tokenizer stopped (at or after `end`; an entity may carry a word past it).
+    fn complex_run(
+        &mut self,
+        start: usize,
+        end: usize,
+        anchors: &Anchors,
+        vocab: &Vocab,
+    ) -> Result<(usize, usize), usize> {
+        let t = &mut self.tok;
+        t.pos = start;
+        while t.pos < end {
+            match t.next_event() {
+                Some(Event::Word(s, e)) => {
+                    let id = vocab.get(&t.word);
+                    if anchors.is_anchor(id) && follows(&mut self.ahead, e, id, anchors, vocab) {
+                        self.pos = t.pos;
+                        return Ok((s, e));
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+        Err(t.pos.max(end))
+    }
+
+    /// The plain run `start..end` (ASCII letters and digits, one token) folds to an anchor.
+    #[inline]
+    fn plain_is_anchor(
+        &mut self,
+        start: usize,
+        end: usize,
+        anchors: &Anchors,
+        vocab: &Vocab,
+    ) -> bool {
+        let b = self.text.as_bytes();
+        let k = filter_key(end - start, b[start], b[end - 1]);
+        if anchors.filter[k / 64] & (1 << (k % 64)) == 0 {
+            return false;
+        }
+        self.lower.clear();
+        self.lower.push_str(&self.text[start..end]);
+        self.lower.make_ascii_lowercase();
+        let id = vocab.get(&self.lower);
+        anchors.is_anchor(id) && follows(&mut self.ahead, end, id, anchors, vocab)
+    }
+}
+
+/// The words after anchor `id` (which ends at `end`) may complete a term that begins with it:
+/// the next tokens, read with the tokenizer from `end` (where a whole-text pass stands after
+/// the anchor), fold to the rest of one such term. Sentence breaks are not looked at, so this
+/// may say yes where the matcher finds nothing, never the reverse.
+fn follows(t: &mut Tokenizer<'_>, end: usize, id: u32, anchors: &Anchors, vocab: &Vocab) -> bool {
+    let Some(tails) = anchors.tails(id) else {
+        return true;
+    };
+    let want = tails.iter().map(Vec::len).max().unwrap_or(0);
+    let mut next = [0u32; MAX_PHRASE_WORDS];
+    let mut got = 0;
+    t.pos = end;
+    while got < want.min(next.len()) {
+        match t.next_event() {
+            Some(Event::Word(..)) => {
+                let id = vocab.get(&t.word);
+                if id == 0 {
+                    break;
+                }
+                next[got] = id;
+                got += 1;
+                if !tails
+                    .iter()
+                    .any(|tail| tail.starts_with(&next[..got]) || next[..got].starts_with(tail))
+                {
+                    return false;
+                }
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    tails.iter().any(|tail| {
+        next.get(..tail.len())
+            .is_some_and(|n| tail.len() <= got && n == tail.as_slice())
+    })
+}
+
+/// Bit `j` of the first mask: `block[j]` is an ASCII letter or digit; of the second: it is a
+/// byte ≥ 0x80, `'`, `` ` `` or `&`.
+fn masks(block: &[u8; 64]) -> (u64, u64) {
+    let mut plain = [0u8; 64];
+    let mut complex = [0u8; 64];
+    for ((c, p), x) in block.iter().zip(&mut plain).zip(&mut complex) {
+        let lower = c | 0x20;
+        *p = u8::from(lower.wrapping_sub(b'a') < 26 || c.wrapping_sub(b'0') < 10);
+        *x = u8::from(*c >= 0x80 || *c == b'\'' || *c == b'`' || *c == b'&');
+    }
+    (pack(&plain), pack(&complex))
+}
+
+/// Packs 64 bytes that are 0 or 1 into the bits of a word.
+fn pack(bits: &[u8; 64]) -> u64 {
+    let mut out = 0u64;
+    for (k, chunk) in bits.chunks_exact(8).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        // Moves byte j's low bit to bit 56 + j; the partial products never overlap.
+        let gathered = u64::from_le_bytes(w).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        out |= gathered << (8 * k);
+    }
+    out
 }
 
 /// The byte at `i` lies inside an HTML tag that the tokenizer skips.

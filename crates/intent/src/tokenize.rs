@@ -148,6 +148,11 @@ impl Vocab {
         self.ids.len()
     }
 
+    /// The word with id `id`.
+    pub(crate) fn word(&self, id: u32) -> Option<&str> {
+        self.ids.iter().find(|e| *e.1 == id).map(|e| &**e.0)
+    }
+
     /// Longest word, in bytes.
     pub(crate) fn max_len(&self) -> usize {
         self.max_len
