@@ -272,6 +272,92 @@ def _(i):
     m["List-Post"] = f"<mailto:beta@{ORG}>"
     return m
 
+def docx(paragraphs):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>')
+        body = "".join(f'<w:p><w:r><w:t xml:space="preserve">{t}</w:t></w:r></w:p>' for t in paragraphs)
+        z.writestr("word/document.xml", f'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>')
+    return buf.getvalue()
+
+def xlsx(rows):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>')
+        z.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>')
+        z.writestr("xl/workbook.xml", '<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Customers" sheetId="1" r:id="rId1"/></sheets></workbook>')
+        z.writestr("xl/_rels/workbook.xml.rels", '<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>')
+        xml_rows = "".join(
+            f'<row r="{r + 1}">' + "".join(f'<c r="{chr(65 + c)}{r + 1}" t="inlineStr"><is><t>{v}</t></is></c>' for c, v in enumerate(row)) + "</row>"
+            for r, row in enumerate(rows))
+        z.writestr("xl/worksheets/sheet1.xml", f'<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{xml_rows}</sheetData></worksheet>')
+    return buf.getvalue()
+
+OOXML = "application/vnd.openxmlformats-officedocument."
+
+@case("attachment-docx-request-to-group")
+def _(i):
+    outer = MIMEMultipart("mixed")
+    outer.attach(text("Dear customers,\n\nPlease read the attached letter.\n"))
+    part = MIMEApplication(docx(["Dear customer,", "To keep your account active, please reply to this email with a scan of your passport.", "PhoneCo"]), "vnd.openxmlformats-officedocument.wordprocessingml.document")
+    part.add_header("Content-Disposition", "attachment", filename="letter.docx")
+    outer.attach(part)
+    return base(outer, "Important letter", to=", ".join(CUSTOMERS[:4]), n=i)
+
+@case("attachment-xlsx-card-list")
+def _(i):
+    cards = ["4111 1111 1111 1111", "4012 8888 8888 1881", "5555 5555 5555 4444", "5105 1051 0510 5100",
+             "3782 822463 10005", "3714 496353 98431", "6011 1111 1111 1117", "6011 0009 9013 9424",
+             "3530 1113 3330 0000", "4556 7375 8689 9855", "4916 3385 0608 2832", "5425 2334 3010 9903"]
+    rows = [["Name", "Card"]] + [[f"Customer {k}", c] for k, c in enumerate(cards)]
+    outer = MIMEMultipart("mixed")
+    outer.attach(text("Hi,\n\nAttached is the chargeback list.\n"))
+    part = MIMEApplication(xlsx(rows), "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    part.add_header("Content-Disposition", "attachment", filename="chargebacks.xlsx")
+    outer.attach(part)
+    return base(outer, "Chargebacks", to="disputes@billing-partner.example", n=i)
+
+@case("attachment-zip-with-passport-scan")
+def _(i):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("notes.txt", "Customer file, see scan.\n")
+        z.writestr("scans/passport_scan.png", PNG)
+    outer = MIMEMultipart("mixed")
+    outer.attach(text("Hi,\n\nThe customer file is attached.\n"))
+    part = MIMEApplication(buf.getvalue(), "zip")
+    part.add_header("Content-Disposition", "attachment", filename="customer-file.zip")
+    outer.attach(part)
+    return base(outer, "Customer file", to="records@billing-partner.example", n=i)
+
+@case("negative-ordinary-photo-attachment")
+def _(i):
+    outer = MIMEMultipart("mixed")
+    outer.attach(text("Hi Maria,\n\nHere is the photo of the new store front you asked about.\n"))
+    img = MIMEImage(PNG, "png")
+    img.add_header("Content-Disposition", "attachment", filename="store_front.png")
+    outer.attach(img)
+    return base(outer, "Store photo", to="maria.garcia@gmail.com", n=i)
+
+@case("negative-internal-group")
+def _(i):
+    body = "Team,\n\nPlease reply with your availability for Friday's training.\n"
+    return base(text(body), "Training", to=", ".join(f"agent{k}@{ORG}" for k in range(8)), n=i)
+
+@case("negative-spanish-warning")
+def _(i):
+    body = ("Estimado cliente:\n\nLe recordamos que PhoneCo nunca le pedirá que envíe su pasaporte ni su "
+            "licencia de conducir por correo electrónico. No envíe su DNI por correo.\n\nAtención al Cliente\n")
+    return base(text(body, cte="quoted-printable"), "Aviso de seguridad", to="maria.garcia@gmail.com", n=i)
+
+@case("reply-fanout-reply-to-several")
+def _(i):
+    m = base(text("Hello,\n\nYour service will be upgraded on Monday.\n"), "Service upgrade",
+             to="maria.garcia@gmail.com", n=i)
+    m["Reply-To"] = f"care@{ORG}, escalations@{ORG}, tomwilson@hotmail.com"
+    return m
+
 if __name__ == "__main__":
     for name, (fn, i) in cases.items():
         write(name, fn(i))
