@@ -11,16 +11,20 @@
 //! show text, decoded through the font's encoding (`ToUnicode` maps
 //! included); text moves (`Td`, `TD`, `T*`, `Tm`) and text-object ends become
 //! line breaks, wide `TJ` gaps become spaces. Form XObjects are not followed.
+//! Content streams are read one token at a time by a small tokenizer of our
+//! own ([`Lexer`]), one decompressed stream at a time, so a page with a huge
+//! number of operations (a long statement) costs no more memory than its
+//! decompressed content: operations are never collected.
 //!
 //! A document whose `/Encrypt` cannot be opened with the empty password is
 //! reported as [`ProblemKind::Encrypted`]; one that opens (owner-password only)
 //! is read normally. A PDF without any text (a scan) is reported as
 //! [`ProblemKind::Unscannable`], since its content was not seen.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use lopdf::content::Content;
-use lopdf::{Document, Encoding, LoadOptions, Object};
+use lopdf::{DecompressError, Document, Encoding, LoadOptions, Object};
 
 use crate::limits::{MAX_PDF_PAGES, TextSink};
 use crate::text::windows_1252;
@@ -119,7 +123,9 @@ pub(crate) fn extract(ctx: &mut Ctx<'_>, bytes: &[u8], path: &str) {
         );
     }
     let truncated = sink.truncated;
-    let text = sink.text.trim_end().to_owned();
+    let mut text = sink.text;
+    text.truncate(text.trim_end().len());
+    text.shrink_to_fit();
     if text.trim().is_empty() && failed_pages == 0 && !pages.is_empty() {
         ctx.problem(
             path,
@@ -139,6 +145,11 @@ fn encrypted(ctx: &mut Ctx<'_>, path: &str) {
 }
 
 /// Text of one page. Returns the decompressed content size used.
+///
+/// The page's content streams are decoded one at a time and read with
+/// [`Lexer`], which yields one token at a time and keeps only borrowed slices
+/// of the stream: memory stays at one decompressed stream plus a bounded
+/// operand stack, whatever the number of operations on the page.
 fn page_text(
     doc: &Document,
     page_id: lopdf::ObjectId,
@@ -154,66 +165,209 @@ fn page_text(
                 .map(|e| (name, e))
         })
         .collect();
-    let data = doc
-        .get_page_content_with_limit(page_id, limit)
-        .map_err(|e| e.to_string())?;
-    let content = Content::decode(&data).map_err(|e| e.to_string())?;
-    let mut font: Option<&Encoding<'_>> = None;
-    for op in &content.operations {
+    let exceeded =
+        || lopdf::Error::from(DecompressError::MemoryLimitExceeded { limit }).to_string();
+    let mut reader = PageReader::new(&encodings);
+    let mut used = 0usize;
+    // Operands left at the end of one stream, for the operator that starts
+    // the next (streams are split between tokens, not between operations).
+    let mut carry: Vec<u8> = Vec::new();
+    for id in doc.get_page_contents(page_id) {
         if sink.full() {
             break;
         }
-        match op.operator.as_str() {
-            "Tf" => {
-                font = op
-                    .operands
-                    .first()
-                    .and_then(|o| o.as_name().ok())
-                    .and_then(|n| encodings.get(n));
+        let Ok(stream) = doc.get_object(id).and_then(Object::as_stream) else {
+            continue;
+        };
+        let remaining = limit.saturating_sub(used);
+        let data: Cow<'_, [u8]> = if stream.filters().is_err() {
+            // Not compressed: read the stream where it is.
+            if stream.content.len() > remaining {
+                return Err(exceeded());
             }
-            "Tj" => show(&op.operands, font, sink),
-            "'" => {
+            Cow::Borrowed(&stream.content)
+        } else {
+            match stream.decompressed_content_with_limit(remaining) {
+                Ok(d) => Cow::Owned(d),
+                Err(lopdf::Error::Decompress(DecompressError::MemoryLimitExceeded { .. })) => {
+                    return Err(exceeded());
+                }
+                Err(_) if stream.content.len() <= remaining => Cow::Borrowed(&stream.content),
+                Err(_) => return Err(exceeded()),
+            }
+        };
+        // Counted as if the streams were joined with a newline each.
+        used = used.saturating_add(data.len() + 1);
+        let previous = std::mem::take(&mut carry);
+        let parts: [&[u8]; 2] = [&previous, &data];
+        if let Some((part, at)) = reader.run(&parts, sink) {
+            let tail_len: usize = parts[part].len() - at
+                + parts[part + 1..].iter().map(|p| p.len() + 1).sum::<usize>();
+            if tail_len <= MAX_CARRY {
+                carry.extend_from_slice(&parts[part][at..]);
+                for p in &parts[part + 1..] {
+                    carry.push(b'\n');
+                    carry.extend_from_slice(p);
+                }
+            }
+        }
+    }
+    Ok(used)
+}
+
+/// Operands kept for one operator; older ones are dropped first (no text
+/// operator takes more than three).
+const MAX_OPERANDS: usize = 16;
+/// Arrays and dictionaries nested deeper than this are read as opaque operands.
+const MAX_NESTING: usize = 32;
+/// A string is decoded and shown this many bytes at a time (even, so two-byte
+/// character codes are never split).
+const STRING_CHUNK: usize = 64 * 1024;
+/// Operands waiting for an operator at the end of a content stream are
+/// carried to the next stream up to this size.
+const MAX_CARRY: usize = 64 * 1024;
+/// Tokens read in an inline image's dictionary before `ID`.
+const MAX_INLINE_IMAGE_KEYS: usize = 256;
+/// Longest font resource name looked up (the PDF limit is 127 bytes).
+const MAX_NAME: usize = 256;
+
+/// The text state of one page while its content is read.
+struct PageReader<'e, 'd> {
+    encodings: &'e BTreeMap<Vec<u8>, Encoding<'d>>,
+    font: Option<&'e Encoding<'d>>,
+    /// Decoded bytes of the string being shown (at most [`STRING_CHUNK`]).
+    scratch: Vec<u8>,
+}
+
+impl<'e, 'd> PageReader<'e, 'd> {
+    fn new(encodings: &'e BTreeMap<Vec<u8>, Encoding<'d>>) -> Self {
+        PageReader {
+            encodings,
+            font: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Runs the operations of `parts`, read as one content stream. Returns
+    /// where the operands still waiting for an operator start (part, offset).
+    fn run(&mut self, parts: &[&[u8]], sink: &mut TextSink) -> Option<(usize, usize)> {
+        let mut stack: Vec<Operand<'_>> = Vec::with_capacity(MAX_OPERANDS);
+        // Where each operand on the stack starts: (part, offset).
+        let mut starts: Vec<(usize, usize)> = Vec::with_capacity(MAX_OPERANDS);
+        let mut cut = false;
+        for (index, part) in parts.iter().enumerate() {
+            let mut lexer = Lexer::new(part);
+            while !sink.full() {
+                let Some((at, token)) = lexer.token(true) else {
+                    break;
+                };
+                match token {
+                    Token::Operand(o) => {
+                        if stack.len() == MAX_OPERANDS {
+                            stack.remove(0);
+                            starts.remove(0);
+                        }
+                        stack.push(o);
+                        starts.push((index, at));
+                    }
+                    Token::Operator(op) => {
+                        self.operator(op, &stack, sink);
+                        stack.clear();
+                        starts.clear();
+                    }
+                }
+            }
+            cut = lexer.cut;
+        }
+        match starts.first() {
+            Some(&start) if !cut && !sink.full() => Some(start),
+            _ => None,
+        }
+    }
+
+    fn operator(&mut self, op: &[u8], operands: &[Operand<'_>], sink: &mut TextSink) {
+        match op {
+            b"Tf" => {
+                self.font = match operands.first() {
+                    Some(Operand::Name(raw)) => {
+                        let name = decode_name(raw);
+                        self.encodings.get(name.as_ref())
+                    }
+                    _ => None,
+                };
+            }
+            b"Tj" => self.show(operands, sink),
+            b"'" => {
                 sink.newline();
-                show(&op.operands, font, sink);
+                self.show(operands, sink);
             }
-            "\"" => {
+            b"\"" => {
                 sink.newline();
-                show(op.operands.get(2..).unwrap_or(&[]), font, sink);
+                self.show(operands.get(2..).unwrap_or(&[]), sink);
             }
-            "TJ" => {
-                for o in &op.operands {
-                    if let Object::Array(items) = o {
-                        for item in items {
-                            match item {
-                                Object::String(..) => show(std::slice::from_ref(item), font, sink),
-                                Object::Integer(i) if *i < -200 => space(sink),
-                                Object::Real(r) if *r < -200.0 => space(sink),
+            b"TJ" => {
+                for o in operands {
+                    if let Operand::Array(items) = o {
+                        let mut lexer = Lexer::new(items);
+                        while let Some((_, token)) = lexer.token(false) {
+                            if sink.full() {
+                                break;
+                            }
+                            match token {
+                                Token::Operand(s @ (Operand::Literal(_) | Operand::Hex(_))) => {
+                                    self.show_string(s, sink);
+                                }
+                                Token::Operand(Operand::Number(n)) if n < -200.0 => space(sink),
                                 _ => {}
                             }
                         }
                     }
                 }
             }
-            "Td" | "TD" => {
-                let dy = op.operands.get(1).and_then(number).unwrap_or(0.0);
+            b"Td" | b"TD" => {
+                let dy = match operands.get(1) {
+                    Some(Operand::Number(n)) => *n,
+                    _ => 0.0,
+                };
                 if dy.abs() > 0.01 {
                     sink.newline();
                 } else {
                     space(sink);
                 }
             }
-            "T*" | "Tm" | "ET" => sink.newline(),
+            b"T*" | b"Tm" | b"ET" => sink.newline(),
             _ => {}
         }
     }
-    Ok(data.len())
-}
 
-fn number(o: &Object) -> Option<f64> {
-    match o {
-        Object::Integer(i) => Some(*i as f64),
-        Object::Real(r) => Some(f64::from(*r)),
-        _ => None,
+    fn show(&mut self, operands: &[Operand<'_>], sink: &mut TextSink) {
+        for &o in operands {
+            self.show_string(o, sink);
+        }
+    }
+
+    /// Decodes one string operand and writes it through the current font,
+    /// [`STRING_CHUNK`] bytes at a time.
+    fn show_string(&mut self, o: Operand<'_>, sink: &mut TextSink) {
+        let font = self.font;
+        let scratch = &mut self.scratch;
+        scratch.clear();
+        let mut out = |b: u8| {
+            scratch.push(b);
+            if scratch.len() >= STRING_CHUNK {
+                write_text(font, scratch, sink);
+                scratch.clear();
+            }
+        };
+        match o {
+            Operand::Literal(raw) => decode_literal(raw, &mut out),
+            Operand::Hex(raw) => decode_hex(raw, &mut out),
+            _ => return,
+        }
+        if !scratch.is_empty() {
+            write_text(font, scratch, sink);
+            scratch.clear();
+        }
     }
 }
 
@@ -223,29 +377,528 @@ fn space(sink: &mut TextSink) {
     }
 }
 
-fn show(operands: &[Object], font: Option<&Encoding<'_>>, sink: &mut TextSink) {
-    for o in operands {
-        if let Object::String(bytes, _) = o {
-            let decoded = font.and_then(|enc| Document::decode_text(enc, bytes).ok());
-            match decoded {
-                Some(s) => {
-                    for c in s.chars() {
-                        if !c.is_control() || c == '\t' {
-                            sink.push(c);
-                        }
-                    }
+/// Writes the bytes of a shown string, decoded through the font's encoding
+/// (or as Windows-1252 without one), without control characters.
+fn write_text(font: Option<&Encoding<'_>>, bytes: &[u8], sink: &mut TextSink) {
+    if sink.full() {
+        return;
+    }
+    let decoded = font.and_then(|enc| Document::decode_text(enc, bytes).ok());
+    match decoded {
+        Some(s) => {
+            for c in s.chars() {
+                if !c.is_control() || c == '\t' {
+                    sink.push(c);
                 }
-                None => {
-                    for &b in bytes {
-                        let c = windows_1252(b);
-                        if !c.is_control() {
-                            sink.push(c);
-                        }
-                    }
+            }
+        }
+        None => {
+            for &b in bytes {
+                let c = windows_1252(b);
+                if !c.is_control() {
+                    sink.push(c);
                 }
             }
         }
     }
+}
+
+/// Decodes the body of a literal string (between its parentheses): escapes,
+/// octal codes, line continuations, and end-of-line markers read as `\n`.
+fn decode_literal(raw: &[u8], out: &mut impl FnMut(u8)) {
+    let mut i = 0;
+    while let Some(&c) = raw.get(i) {
+        i += 1;
+        match c {
+            b'\\' => {
+                let Some(&e) = raw.get(i) else {
+                    break;
+                };
+                i += 1;
+                match e {
+                    b'n' => out(b'\n'),
+                    b'r' => out(b'\r'),
+                    b't' => out(b'\t'),
+                    b'b' => out(0x08),
+                    b'f' => out(0x0C),
+                    b'0'..=b'7' => {
+                        let mut v = u16::from(e - b'0');
+                        for _ in 0..2 {
+                            match raw.get(i) {
+                                Some(&d @ b'0'..=b'7') => {
+                                    v = v * 8 + u16::from(d - b'0');
+                                    i += 1;
+                                }
+                                _ => break,
+                            }
+                        }
+                        // High-order overflow is ignored.
+                        out((v & 0xFF) as u8);
+                    }
+                    b'\r' => {
+                        if raw.get(i) == Some(&b'\n') {
+                            i += 1;
+                        }
+                    }
+                    b'\n' => {}
+                    other => out(other),
+                }
+            }
+            b'\r' => {
+                if raw.get(i) == Some(&b'\n') {
+                    i += 1;
+                }
+                out(b'\n');
+            }
+            other => out(other),
+        }
+    }
+}
+
+/// Decodes the body of a hex string: white space (and any other non-digit) is
+/// skipped, and a final odd digit stands for its high nibble.
+fn decode_hex(raw: &[u8], out: &mut impl FnMut(u8)) {
+    let mut high: Option<u8> = None;
+    for &c in raw {
+        let Some(v) = hex_value(c) else {
+            continue;
+        };
+        match high.take() {
+            Some(h) => out(h << 4 | v),
+            None => high = Some(v),
+        }
+    }
+    if let Some(h) = high {
+        out(h << 4);
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A name with its `#xx` escapes decoded (a `#` without two hex digits is
+/// kept as is). Names longer than [`MAX_NAME`] are cut (they match no font).
+fn decode_name(raw: &[u8]) -> Cow<'_, [u8]> {
+    let raw = &raw[..raw.len().min(MAX_NAME)];
+    if !raw.contains(&b'#') {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while let Some(&c) = raw.get(i) {
+        let escaped = match (c, raw.get(i + 1..i + 3)) {
+            (b'#', Some(&[h, l])) => hex_value(h).zip(hex_value(l)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// One operand of a content-stream operator. Strings, names and arrays are
+/// slices of the stream, decoded only when an operator uses them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Operand<'a> {
+    Number(f64),
+    /// The bytes between a literal string's parentheses, escapes undecoded.
+    Literal(&'a [u8]),
+    /// The bytes between a hex string's angle brackets.
+    Hex(&'a [u8]),
+    /// The bytes of a name after its slash, `#xx` escapes undecoded.
+    Name(&'a [u8]),
+    /// The bytes between an array's brackets, read again when it is shown.
+    Array(&'a [u8]),
+    Bool(bool),
+    /// `null`, a dictionary, an array nested too deep, a malformed number.
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Token<'a> {
+    Operand(Operand<'a>),
+    Operator(&'a [u8]),
+}
+
+fn is_whitespace(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0 | 0x0C)
+}
+
+fn is_delimiter(c: u8) -> bool {
+    matches!(
+        c,
+        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
+    )
+}
+
+fn is_regular(c: u8) -> bool {
+    !is_whitespace(c) && !is_delimiter(c)
+}
+
+/// A content-stream tokenizer over decompressed bytes. It allocates nothing:
+/// every token is a slice of the input, and nesting (parentheses in strings,
+/// arrays, dictionaries) is tracked with counters, not recursion. Malformed
+/// input never fails: stray delimiters are skipped and an unterminated token
+/// runs to the end of the input (and sets [`Lexer::cut`]).
+struct Lexer<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    /// A token ran into the end of the input.
+    cut: bool,
+}
+
+impl<'a> Lexer<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Lexer {
+            buf,
+            pos: 0,
+            cut: false,
+        }
+    }
+
+    /// The next token and the offset where it starts. With `images`, the
+    /// operator `BI` also skips the inline image it starts, through `EI`.
+    fn token(&mut self, images: bool) -> Option<(usize, Token<'a>)> {
+        loop {
+            self.skip_space();
+            let start = self.pos;
+            let c = *self.buf.get(start)?;
+            self.pos += 1;
+            let token = match c {
+                b'(' => Token::Operand(Operand::Literal(self.literal())),
+                b'<' if self.buf.get(self.pos) == Some(&b'<') => {
+                    self.pos += 1;
+                    self.container();
+                    Token::Operand(Operand::Other)
+                }
+                b'<' => Token::Operand(Operand::Hex(self.hex())),
+                b'[' => {
+                    let (body, deep) = self.container();
+                    Token::Operand(if deep {
+                        Operand::Other
+                    } else {
+                        Operand::Array(body)
+                    })
+                }
+                b'/' => Token::Operand(Operand::Name(self.regular())),
+                // A stray closing delimiter (or a PostScript brace): skipped.
+                b')' | b'>' | b']' | b'{' | b'}' => continue,
+                _ => {
+                    self.pos = start;
+                    let word = self.regular();
+                    match word {
+                        b"true" => Token::Operand(Operand::Bool(true)),
+                        b"false" => Token::Operand(Operand::Bool(false)),
+                        b"null" => Token::Operand(Operand::Other),
+                        [b'0'..=b'9' | b'+' | b'-' | b'.', ..] => {
+                            let (value, len) = parse_number(word);
+                            if len > 0 {
+                                // "12Tf": the number ends where its digits do.
+                                self.pos = start + len;
+                            }
+                            Token::Operand(value.map_or(Operand::Other, Operand::Number))
+                        }
+                        b"BI" if images => {
+                            self.skip_inline_image();
+                            Token::Operator(word)
+                        }
+                        _ => Token::Operator(word),
+                    }
+                }
+            };
+            return Some((start, token));
+        }
+    }
+
+    /// Skips white space and comments.
+    fn skip_space(&mut self) {
+        while let Some(&c) = self.buf.get(self.pos) {
+            if is_whitespace(c) {
+                self.pos += 1;
+            } else if c == b'%' {
+                self.pos = memchr::memchr2(b'\r', b'\n', &self.buf[self.pos..])
+                    .map_or(self.buf.len(), |i| self.pos + i);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// A run of regular characters from the current position.
+    fn regular(&mut self) -> &'a [u8] {
+        let start = self.pos;
+        let len = self.buf[start..]
+            .iter()
+            .position(|&c| !is_regular(c))
+            .unwrap_or(self.buf.len() - start);
+        self.pos = start + len;
+        &self.buf[start..self.pos]
+    }
+
+    /// The body of a literal string whose `(` was just read; moves past `)`.
+    fn literal(&mut self) -> &'a [u8] {
+        let start = self.pos;
+        let mut depth = 1usize;
+        while let Some(i) = memchr::memchr3(b'(', b')', b'\\', &self.buf[self.pos..]) {
+            let at = self.pos + i;
+            self.pos = at + 1;
+            match self.buf[at] {
+                b'\\' => self.pos = (at + 2).min(self.buf.len()),
+                b'(' => depth += 1,
+                _ => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return &self.buf[start..at];
+                    }
+                }
+            }
+        }
+        self.pos = self.buf.len();
+        self.cut = true;
+        &self.buf[start..]
+    }
+
+    /// The body of a hex string whose `<` was just read; moves past `>`.
+    fn hex(&mut self) -> &'a [u8] {
+        let start = self.pos;
+        match memchr::memchr(b'>', &self.buf[start..]) {
+            Some(i) => {
+                self.pos = start + i + 1;
+                &self.buf[start..start + i]
+            }
+            None => {
+                self.pos = self.buf.len();
+                self.cut = true;
+                &self.buf[start..]
+            }
+        }
+    }
+
+    /// The body of an array or dictionary whose opening delimiter was just
+    /// read; moves past the matching close. Also says whether it nests deeper
+    /// than [`MAX_NESTING`].
+    fn container(&mut self) -> (&'a [u8], bool) {
+        let start = self.pos;
+        let mut depth = 1usize;
+        let mut deep = false;
+        while let Some(&c) = self.buf.get(self.pos) {
+            let end = self.pos;
+            self.pos += 1;
+            match c {
+                b'(' => {
+                    self.literal();
+                }
+                b'<' if self.buf.get(self.pos) == Some(&b'<') => {
+                    self.pos += 1;
+                    depth += 1;
+                }
+                b'<' => {
+                    self.hex();
+                }
+                b'[' => depth += 1,
+                b'>' if self.buf.get(self.pos) == Some(&b'>') => {
+                    self.pos += 1;
+                    depth -= 1;
+                }
+                b']' => depth -= 1,
+                b'%' => {
+                    self.pos = end;
+                    self.skip_space();
+                }
+                _ => {}
+            }
+            if depth > MAX_NESTING {
+                deep = true;
+            }
+            if depth == 0 {
+                return (&self.buf[start..end], deep);
+            }
+        }
+        self.cut = true;
+        (&self.buf[start..], deep)
+    }
+
+    /// Skips an inline image after its `BI`: the dictionary, `ID`, the data
+    /// and `EI`. Without a filter, the data length follows from the image's
+    /// size; otherwise (or if `EI` is not where expected) the data ends at the
+    /// first `EI` between white space.
+    fn skip_inline_image(&mut self) {
+        let mut key: Option<&[u8]> = None;
+        let mut width = None;
+        let mut height = None;
+        let mut bits = None;
+        let mut components = None;
+        let mut filtered = false;
+        let mut mask = false;
+        let mut found = false;
+        for _ in 0..MAX_INLINE_IMAGE_KEYS {
+            let Some((_, token)) = self.token(false) else {
+                return;
+            };
+            let value = match token {
+                Token::Operator(b"ID") => {
+                    found = true;
+                    break;
+                }
+                // Not an inline image after all: read on from here.
+                Token::Operator(_) => return,
+                Token::Operand(o) => o,
+            };
+            let Some(k) = key.take() else {
+                if let Operand::Name(n) = value {
+                    key = Some(n);
+                }
+                continue;
+            };
+            let count = match value {
+                Operand::Number(n) if (0.0..=1e9).contains(&n) && n.fract() == 0.0 => {
+                    Some(n as u64)
+                }
+                _ => None,
+            };
+            match k {
+                b"W" | b"Width" => width = count,
+                b"H" | b"Height" => height = count,
+                b"BPC" | b"BitsPerComponent" => bits = count,
+                b"CS" | b"ColorSpace" => components = color_components(value),
+                b"F" | b"Filter" => filtered = value != Operand::Array(b""),
+                b"IM" | b"ImageMask" => mask = value == Operand::Bool(true),
+                _ => {}
+            }
+        }
+        if !found {
+            return;
+        }
+        // One white-space byte (CR LF counts as one) separates ID from the data.
+        if self.buf[self.pos..].starts_with(b"\r\n") {
+            self.pos += 2;
+        } else if self.buf.get(self.pos).is_some_and(|&c| is_whitespace(c)) {
+            self.pos += 1;
+        }
+        let data = self.pos;
+        if mask {
+            components = Some(1);
+            bits = Some(1);
+        }
+        let expected = match (filtered, width, height, bits, components) {
+            (false, Some(w), Some(h), Some(b @ (1 | 2 | 4 | 8 | 16)), Some(c)) => w
+                .checked_mul(c)
+                .and_then(|n| n.checked_mul(b))
+                .map(|n| n.div_ceil(8))
+                .and_then(|row| row.checked_mul(h))
+                .and_then(|n| usize::try_from(n).ok()),
+            _ => None,
+        };
+        if let Some(end) = expected.and_then(|n| data.checked_add(n))
+            && let Some(after) = self.ei_at(end)
+        {
+            self.pos = after;
+            return;
+        }
+        let finder = memchr::memmem::Finder::new(b"EI");
+        let mut from = data;
+        while let Some(i) = self.buf.get(from..).and_then(|rest| finder.find(rest)) {
+            let at = from + i;
+            let before = at.checked_sub(1).and_then(|p| self.buf.get(p));
+            let after = self.buf.get(at + 2);
+            if before.is_some_and(|&c| is_whitespace(c)) && after.is_none_or(|&c| is_whitespace(c))
+            {
+                self.pos = at + 2;
+                return;
+            }
+            from = at + 1;
+        }
+        self.pos = self.buf.len();
+        self.cut = true;
+    }
+
+    /// The offset after an `EI` that follows `at` (after white space), if any.
+    fn ei_at(&self, at: usize) -> Option<usize> {
+        let rest = self.buf.get(at..)?;
+        let skip = rest.iter().take_while(|&&c| is_whitespace(c)).count();
+        let ei = at + skip;
+        let ends = self
+            .buf
+            .get(ei + 2)
+            .is_none_or(|&c| is_whitespace(c) || is_delimiter(c));
+        (self.buf.get(ei..ei + 2) == Some(b"EI") && ends).then_some(ei + 2)
+    }
+}
+
+/// Colour components of an inline image's colour space, when known.
+fn color_components(cs: Operand<'_>) -> Option<u64> {
+    let name = match cs {
+        Operand::Name(n) => n,
+        Operand::Array(body) => match Lexer::new(body).token(false) {
+            Some((_, Token::Operand(Operand::Name(n)))) => n,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    match name {
+        b"G" | b"DeviceGray" | b"CalGray" | b"I" | b"Indexed" => Some(1),
+        b"RGB" | b"DeviceRGB" | b"CalRGB" => Some(3),
+        b"CMYK" | b"DeviceCMYK" => Some(4),
+        _ => None,
+    }
+}
+
+/// A number at the start of `word`: its value (if it has digits) and length.
+/// A `-` inside the fraction is ignored, as some producers write one there.
+fn parse_number(word: &[u8]) -> (Option<f64>, usize) {
+    let mut i = 0;
+    let negative = match word.first() {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut value = 0.0f64;
+    let mut digits = 0usize;
+    while let Some(&d @ b'0'..=b'9') = word.get(i) {
+        value = value * 10.0 + f64::from(d - b'0');
+        digits += 1;
+        i += 1;
+    }
+    if word.get(i) == Some(&b'.') {
+        i += 1;
+        let mut scale = 0.1f64;
+        while let Some(&c) = word.get(i) {
+            match c {
+                b'0'..=b'9' => {
+                    value += f64::from(c - b'0') * scale;
+                    scale /= 10.0;
+                    digits += 1;
+                }
+                b'-' if digits > 0 => {}
+                _ => break,
+            }
+            i += 1;
+        }
+    }
+    if digits == 0 {
+        return (None, 0);
+    }
+    (Some(if negative { -value } else { value }), i)
 }
 
 /// Inflates every non-image stream, counting output bytes. Returns the total,
