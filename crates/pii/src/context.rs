@@ -343,6 +343,206 @@ fn phrase_in(words: &[&str], phrase: &str) -> bool {
     false
 }
 
+const LISTS: [&[&str]; 10] = [CARD, SSN, ITIN, ABA, DL, PASSPORT, DOB, PHONE, NINO, SIN];
+
+fn list_index(kind: Kind) -> usize {
+    match kind {
+        Kind::CreditCard => 0,
+        Kind::UsSsn => 1,
+        Kind::UsItin => 2,
+        Kind::AbaRouting => 3,
+        Kind::UsDriverLicense => 4,
+        Kind::UsPassport | Kind::UkPassport => 5,
+        Kind::DateOfBirth => 6,
+        Kind::Phone => 7,
+        Kind::UkNino => 8,
+        Kind::CaSin | Kind::Iban | Kind::Email => 9,
+    }
+}
+
+/// Per list: for each first letter, a bit per length (1..=31) of the first
+/// words of its phrases. A window word outside the set cannot start a phrase.
+const FIRST_WORDS: [[u32; 26]; 10] = {
+    let mut t = [[0u32; 26]; 10];
+    let mut k = 0;
+    while k < LISTS.len() {
+        let list = LISTS[k];
+        let mut i = 0;
+        while i < list.len() {
+            let p = list[i].as_bytes();
+            let mut n = 0;
+            while n < p.len() && p[n] != b' ' {
+                n += 1;
+            }
+            t[k][(p[0] - b'a') as usize] |= 1 << n;
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
+const fn word_class(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c >= 0x80 || c == b'\''
+}
+
+const WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = word_class(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// ASCII [`word_eq`]: `w` ignoring case and apostrophes equals `p`.
+fn ascii_word_eq(w: &[u8], p: &[u8]) -> bool {
+    let mut j = 0;
+    for &c in w {
+        if c == b'\'' {
+            continue;
+        }
+        if j >= p.len() || c.to_ascii_lowercase() != p[j] {
+            return false;
+        }
+        j += 1;
+    }
+    j == p.len()
+}
+
+/// The split-and-match of [`has_context`] for one all-ASCII segment, on byte
+/// ranges: same words (partial words at cut edges dropped, apostrophes
+/// trimmed, words without a letter or digit skipped, at most 24), same
+/// phrase rule.
+fn ascii_segment(
+    seg: &[u8],
+    cut_front: bool,
+    cut_back: bool,
+    list: &[&str],
+    firsts: &[u32; 26],
+) -> bool {
+    let mut words = [(0usize, 0usize); 24];
+    let mut n = 0;
+    let mut maybe = false;
+    let mut i = 0;
+    while i < seg.len() && n < words.len() {
+        if !WORD_BYTE[seg[i] as usize] {
+            i += 1;
+            continue;
+        }
+        let st = i;
+        while i < seg.len() && WORD_BYTE[seg[i] as usize] {
+            i += 1;
+        }
+        if (cut_front && st == 0) || (cut_back && i == seg.len()) {
+            continue;
+        }
+        let (mut a, mut z) = (st, i);
+        while a < z && seg[a] == b'\'' {
+            a += 1;
+        }
+        while z > a && seg[z - 1] == b'\'' {
+            z -= 1;
+        }
+        if !seg[a..z].iter().any(u8::is_ascii_alphanumeric) {
+            continue;
+        }
+        words[n] = (a, z);
+        n += 1;
+        let f = seg[a].to_ascii_lowercase();
+        if f.is_ascii_lowercase() {
+            let len = seg[a..z].iter().filter(|&&c| c != b'\'').count();
+            if len < 32 && firsts[usize::from(f - b'a')] & (1 << len) != 0 {
+                maybe = true;
+            }
+        }
+    }
+    if !maybe {
+        return false;
+    }
+    let word = |i: usize| &seg[words[i].0..words[i].1];
+    list.iter().any(|phrase| {
+        (0..n).any(|i| {
+            let mut j = i;
+            for p in phrase.split(' ') {
+                if j >= n || !ascii_word_eq(word(j), p.as_bytes()) {
+                    return false;
+                }
+                j += 1;
+            }
+            true
+        })
+    })
+}
+
+/// Key trigrams (lower-case; 0 stands for a byte that is not a letter or
+/// digit): every phrase of the kind contains one of them, so a region without
+/// any of them cannot hold a phrase. Mid-word apostrophes and non-ASCII bytes
+/// (dropped or folded by the word comparison) make the filter answer "maybe".
+const DOB_KEYS: [[u8; 3]; 6] = [*b"dob", *b"bir", *b"bor", *b"nac", *b"cum", [0, b'b', 0]];
+const DL_KEYS: [[u8; 3]; 4] = [*b"dri", *b"lic", *b"duc", [0, b'd', b'l']];
+const PASSPORT_KEYS: [[u8; 3]; 2] = [*b"pas", *b"cum"];
+const PHONE_KEYS: [[u8; 3]; 9] = [
+    *b"pho", *b"tel", *b"mob", *b"cel", *b"fax", *b"cal", *b"wha", *b"mov", *b"lla",
+];
+
+/// Longest region the key filter looks at; longer ones go to the full check.
+const KEY_REGION: usize = 512;
+
+fn may_have_phrase(kind: Kind, region: &[u8]) -> bool {
+    match kind {
+        Kind::DateOfBirth => has_key(region, &DOB_KEYS),
+        Kind::UsDriverLicense => has_key(region, &DL_KEYS),
+        Kind::UsPassport | Kind::UkPassport => has_key(region, &PASSPORT_KEYS),
+        Kind::Phone => has_key(region, &PHONE_KEYS),
+        _ => true,
+    }
+}
+
+#[inline(always)]
+fn key_byte(raw: u8, k: u8) -> bool {
+    if k == 0 {
+        !raw.is_ascii_alphanumeric()
+    } else {
+        raw | 0x20 == k
+    }
+}
+
+/// Whether `region` may contain one of `keys` (see [`DOB_KEYS`]). Works on
+/// 16 positions at a time with no early exit inside a block, so the compiler
+/// can vectorise it.
+#[inline(always)]
+fn has_key<const N: usize>(region: &[u8], keys: &[[u8; 3]; N]) -> bool {
+    if region.len() > KEY_REGION {
+        return true;
+    }
+    // One space before and after the region so words at its edges have
+    // non-word neighbours; more spaces to fill the last block.
+    let mut buf = [b' '; KEY_REGION + 18];
+    buf[1..1 + region.len()].copy_from_slice(region);
+    let starts = region.len() + 2;
+    let mut i = 0;
+    while i < starts {
+        let mut c = [0u8; 18];
+        c.copy_from_slice(&buf[i..i + 18]);
+        let mut acc = 0u8;
+        for j in 0..16 {
+            let (a, b, d) = (c[j], c[j + 1], c[j + 2]);
+            let mut m = a >= 0x80 || a == b'\'';
+            for k in keys {
+                m |= key_byte(a, k[0]) & key_byte(b, k[1]) & key_byte(d, k[2]);
+            }
+            acc |= u8::from(m);
+        }
+        if acc != 0 {
+            return true;
+        }
+        i += 16;
+    }
+    false
+}
+
 /// Whether a context phrase for `kind` occurs within `window` bytes before
 /// `start` or after `end` in `text`. `window == 0` disables context.
 pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Kind) -> bool {
@@ -362,8 +562,16 @@ pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Ki
     let tb = text.as_bytes();
     let cut_front = b_from > 0 && word_byte(tb[b_from - 1]);
     let cut_back = a_to < text.len() && word_byte(tb[a_to]);
+    if !may_have_phrase(kind, &tb[b_from..a_to]) {
+        return false;
+    }
     if kind == Kind::CaSin && (raw_word(before, "SIN") || raw_word(after, "SIN")) {
         return true;
+    }
+    let firsts = &FIRST_WORDS[list_index(kind)];
+    if before.is_ascii() && after.is_ascii() {
+        return ascii_segment(before.as_bytes(), cut_front, false, list, firsts)
+            || ascii_segment(after.as_bytes(), false, cut_back, list, firsts);
     }
     let mut buf: [&str; 24] = [""; 24];
     for (seg, front, back) in [(before, cut_front, false), (after, false, cut_back)] {

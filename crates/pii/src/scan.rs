@@ -1013,6 +1013,21 @@ fn phone_continues(b: &[u8], p: usize) -> bool {
     r > p && r < b.len() && b[r].is_ascii_digit()
 }
 
+/// The first digit group of every form [`read_phone`] accepts: after `+`
+/// any; after `(` 2-3 digits or a trunk `0` group; otherwise 3, 5, 10 or 11
+/// digits, a leading `1`, or a trunk `0` group of 2-5. Every form also has at
+/// least 8 digits in all (checked by the caller).
+fn phone_may_start(b: &[u8], s: usize, d0: usize, lo: usize) -> bool {
+    let trunk = (2..=5).contains(&d0) && b[s] == b'0';
+    if s > lo && b[s - 1] == b'+' {
+        return true;
+    }
+    if s > lo && b[s - 1] == b'(' {
+        return d0 == 2 || d0 == 3 || trunk;
+    }
+    matches!(d0, 3 | 5 | 10 | 11) || (d0 == 1 && b[s] == b'1') || trunk
+}
+
 /// Runs only the readers whose shape can fit the token at `s..e` (first digit
 /// at `t`): every gate below is a necessary condition of the reader it guards,
 /// so skipping never loses a match.
@@ -1035,8 +1050,10 @@ fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: 
         if all_digits {
             // Digits only: passports are 9 digits, licenses 7-13.
             shapes = (7..=13).contains(&len);
+            // A group of 4 continues with 4 (or Amex 6) digits.
+            let four_more = b.len() >= e + 5 && b[e + 1..e + 5].iter().all(u8::is_ascii_digit);
             if plan.on(Kind::CreditCard)
-                && (d0 >= 12 || (d0 == 4 && matches!(nb, b' ' | b'-') && sep_digit))
+                && (d0 >= 12 || (d0 == 4 && matches!(nb, b' ' | b'-') && four_more))
             {
                 read_card(b, s, out);
             }
@@ -1045,15 +1062,18 @@ fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: 
                 || plan.on(Kind::AbaRouting)
                 || plan.on(Kind::CaSin))
                 && (d0 == 9
-                    || ((3..=5).contains(&d0) && matches!(nb, b' ' | b'-' | b'.') && sep_digit))
+                    || ((d0 == 3 || d0 == 5) && matches!(nb, b' ' | b'-' | b'.') && sep_digit)
+                    || (d0 == 4 && nb == b'-' && four_more))
             {
                 read_nine(b, s, out);
             }
-            // Every phone form has at least 8 digits.
-            if plan.on(Kind::Phone) && (d0 >= 8 || phone_continues(b, e)) {
+            if plan.on(Kind::Phone)
+                && phone_may_start(b, s, d0, lo)
+                && (d0 >= 8 || phone_continues(b, e))
+            {
                 read_phone(b, s, lo, out);
             }
-            if plan.on(Kind::DateOfBirth) && plan.min <= High {
+            if plan.on(Kind::DateOfBirth) {
                 if d0 != 3 && d0 <= 4 && matches!(nb, b'/' | b'-' | b'.') && sep_digit {
                     read_dob_numeric(b, s, out);
                 }

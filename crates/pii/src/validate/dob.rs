@@ -81,7 +81,11 @@ pub fn month_from_name(w: &[u8]) -> Option<u32> {
     }
     MONTHS
         .iter()
-        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(w))
+        .find(|(n, _)| {
+            n.len() == w.len()
+                && n.as_bytes()[0] == w[0].to_ascii_lowercase()
+                && n.as_bytes().eq_ignore_ascii_case(w)
+        })
         .map(|&(_, m)| m)
 }
 
