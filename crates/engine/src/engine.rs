@@ -115,9 +115,10 @@ fn internal_error_verdict(size: usize, envelope: &Envelope, e: &InternalError) -
 /// The envelope a message implies: From as sender; To, Cc and Bcc as recipients.
 pub fn envelope_from_headers(msg: &ParsedMessage) -> Envelope {
     let h = &msg.headers;
+    let mut seen = std::collections::HashSet::new();
     let mut rcpts: Vec<String> = Vec::new();
     for a in h.to.iter().chain(&h.cc).chain(&h.bcc) {
-        if !rcpts.contains(&a.address) {
+        if seen.insert(a.address.as_str()) {
             rcpts.push(a.address.clone());
         }
     }

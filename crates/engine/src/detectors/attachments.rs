@@ -219,6 +219,8 @@ fn bulk(ctx: &Context<'_>, out: &mut Vec<Finding>) {
 }
 
 fn problems(ctx: &Context<'_>, out: &mut Vec<Finding>) {
+    // One finding per attachment and kind of problem, however many members share it.
+    let mut seen: Vec<(&'static str, &'static str, String, usize)> = Vec::new();
     for a in &ctx.msg.anomalies {
         let (id, severity, kind, fix) = match a.kind {
             AnomalyKind::Encrypted => (
@@ -247,6 +249,13 @@ fn problems(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             ),
             _ => continue,
         };
+        let top = a.path.split('/').next().unwrap_or("").to_string();
+        if let Some(entry) = seen.iter_mut().find(|(i, k, t, _)| *i == id && *k == kind && *t == top) {
+            let index = entry.3;
+            out[index].count += 1;
+            continue;
+        }
+        seen.push((id, kind, top, out.len()));
         out.push(
             Finding::new(id, severity, Location::part(&a.path))
                 .kind(kind)

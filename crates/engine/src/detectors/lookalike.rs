@@ -121,11 +121,11 @@ pub fn fold_confusables(domain: &str) -> String {
 
 /// Damerau–Levenshtein distance ≤ 1 (one insertion, deletion, substitution or adjacent swap).
 pub fn within_one_edit(a: &str, b: &str) -> bool {
-    if a == b || a.len().abs_diff(b.len()) > 4 {
+    if a == b || a.len().abs_diff(b.len()) > 8 {
         return false;
     }
     if a.is_ascii() && b.is_ascii() {
-        return one_edit(a.as_bytes(), b.as_bytes());
+        return a.len().abs_diff(b.len()) <= 1 && one_edit(a.as_bytes(), b.as_bytes());
     }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
