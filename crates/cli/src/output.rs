@@ -50,10 +50,23 @@ pub fn human(
         ""
     };
     write!(out, "{BOLD}{source}{BOLD:#}: {st}{label}{st:#}{audit}")?;
+    let hidden = if verbose {
+        0
+    } else {
+        v.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Info)
+            .count()
+    };
+    let hidden_note = if hidden > 0 {
+        format!(" ({hidden} informational, shown with --verbose)")
+    } else {
+        String::new()
+    };
     match v.findings.len() {
         0 => writeln!(out, " {DIM}no findings{DIM:#}")?,
-        1 => writeln!(out, " {DIM}1 finding{DIM:#}")?,
-        n => writeln!(out, " {DIM}{n} findings{DIM:#}")?,
+        1 => writeln!(out, " {DIM}1 finding{hidden_note}{DIM:#}")?,
+        n => writeln!(out, " {DIM}{n} findings{hidden_note}{DIM:#}")?,
     }
     for f in &v.findings {
         if f.severity == Severity::Info && !verbose {
