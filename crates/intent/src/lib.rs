@@ -29,6 +29,8 @@
 //!   HTML tags/entities.
 //! * `src/matcher.rs` — phrase matching over the tokens of a sentence and the decision rules
 //!   (request cue, window, negation scope, discussion, channel).
+//! * `src/prefilter.rs` — finds the first words of document terms without tokenizing, and the
+//!   sentence starts around them, so that only those sentences are tokenized and judged.
 //! * `src/lib.rs` — [`Detector`], [`Solicitation`], [`Scan`]: bounding the input, keeping the best
 //!   hit per category and sentence, building snippets.
 //!
@@ -420,63 +422,198 @@ mod tests {
 }
 
 #[cfg(test)]
-mod stats_tmp {
+mod prefilter_tests {
     use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn detector() -> &'static Detector {
+        static D: OnceLock<Detector> = OnceLock::new();
+        D.get_or_init(Detector::new)
+    }
+
+    /// Pieces of text: request words, cues, negations, document terms (with accents, case,
+    /// apostrophes and entities the lists do not spell), filler, punctuation and markup.
+    const PIECES: &[&str] = &[
+        "please",
+        "Please",
+        "send",
+        "Send us",
+        "reply with",
+        "could you",
+        "we need your",
+        "never",
+        "don't",
+        "no",
+        "but",
+        "portal",
+        "email",
+        "upload",
+        "to verify",
+        "asked customers to",
+        "your",
+        "YOUR",
+        "a copy of",
+        "an",
+        "ID",
+        "id",
+        "Your ID",
+        "an id",
+        "license",
+        "LICENSE",
+        "licen\u{301}se",
+        "driver's license",
+        "driver’s licence",
+        "driver&#8217;s license",
+        "driver&rsquo;s license",
+        "passport",
+        "Pas\u{301}sport",
+        "SSN",
+        "s.s.n",
+        "social security number",
+        "date of birth",
+        "d.o.b.",
+        "D.O.B.",
+        "credit card",
+        "card number",
+        "bank account",
+        "account number",
+        "one-time code",
+        "PIN",
+        "password",
+        "pass'word",
+        "tax id",
+        "ein",
+        "nie",
+        "por favor",
+        "envíe",
+        "Envíenos",
+        "envie",
+        "su",
+        "tu clave",
+        "DNI",
+        "número de tarjeta",
+        "NÚMERO DE TARJETA",
+        "nu\u{301}mero de cuenta",
+        "fecha de nacimiento",
+        "contraseña",
+        "CONTRASEÑA",
+        "contrasena",
+        "cédula",
+        "CÉDULA",
+        "pasaporte",
+        "licencia de conducir",
+        "necesitamos su",
+        "no envíe",
+        "Kelvin \u{212A}",
+        "the",
+        "office",
+        "Mr.",
+        "U.S.",
+        "e.g.",
+        "x",
+        "QUJD",
+        "+",
+        "/",
+        "=",
+        ".",
+        ". ",
+        "!",
+        "?",
+        ";",
+        ",",
+        ":",
+        "-",
+        "\n",
+        "\n\n",
+        "\r\n",
+        "<br>",
+        "<p>",
+        "</div>",
+        "<b>",
+        "<a href=\"x\">",
+        "<",
+        ">",
+        "&nbsp;",
+        "&amp;",
+        "&",
+        "&#39;",
+        "’",
+        "'",
+        "`",
+        "\u{a0}",
+        "¿",
+        "¡",
+        "…",
+        "—",
+        "é",
+        "\u{301}",
+        "ñ",
+        "Ł",
+        "日本",
+    ];
+
+    fn assemble(pieces: &[&str], seps: &[&str]) -> String {
+        let mut text = String::new();
+        for (i, p) in pieces.iter().enumerate() {
+            text.push_str(p);
+            text.push_str(seps.get(i).copied().unwrap_or(" "));
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// The prefilter only saves work: the findings are those of judging every sentence.
+        #[test]
+        fn prefilter_changes_nothing(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..160),
+            seps in proptest::collection::vec(
+                proptest::sample::select(&[" ", "", "  ", "\n", "\t", "\n\n", ". "][..]), 0..160),
+        ) {
+            let text = assemble(&pieces, &seps);
+            let d = detector();
+            prop_assert_eq!(d.find_in(&text, true), d.find_in(&text, false), "{:?}", text);
+        }
+
+        #[test]
+        fn prefilter_changes_nothing_on_any_string(text in any::<String>()) {
+            let d = detector();
+            prop_assert_eq!(d.find_in(&text, true), d.find_in(&text, false));
+        }
+    }
+
     #[test]
-    #[ignore]
-    fn corpus_stats() {
-        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-            for p in std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()) {
-                if p.is_dir() {
-                    files(&p, out)
-                } else {
-                    out.push(p)
-                }
-            }
+    fn prefilter_matches_table_and_long_sentences() {
+        let d = detector();
+        let long = format!(
+            "{} please send us your passport. {}",
+            "word ".repeat(300),
+            "QUJD+d/o+b/ein+".repeat(100)
+        );
+        for text in [
+            long.as_str(),
+            "Please send us a copy of your driver's license.",
+            "Hi Ann,\n\nCould you reply with your d.o.b. and an ID? Thanks!",
+            "<p>Por favor, envíenos su número de tarjeta.</p>",
+        ] {
+            let found = d.find_in(text, true);
+            assert_eq!(found, d.find_in(text, false), "{text}");
+            assert!(!found.is_empty(), "{text}");
         }
-        let mut paths = Vec::new();
-        files(std::path::Path::new("/work/shared/corpus"), &mut paths);
-        let d = Detector::new();
-        let mut w = d.anchors.words(&d.vocab);
-        w.sort();
-        println!("anchors: {w:?}");
-        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
-        let (mut total, mut region) = (0usize, 0usize);
-        for p in &paths {
-            let text = String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
-            total += text.len();
-            let mut scan = AnchorScan::new(&text, &d.vocab);
-            let mut sentences = Sentences::new(&text, &d.vocab);
-            let mut toks = Vec::new();
-            let mut done = 0;
-            while let Some((s, e)) = scan.next(&d.anchors, &d.vocab) {
-                *counts.entry(text[s..e].to_lowercase()).or_default() += 1;
-                let from = restart_point(&text, s, done);
-                if from > done {
-                    sentences.restart(from);
-                }
-                let before = from.max(done);
-                let more = sentences.run(&d.vocab, &mut toks, e, |_| {});
-                done = sentences.pos();
-                region += done - before;
-                if done - before > 20000 {
-                    println!(
-                        "BIG {} {} anchor={:?} from={:?}",
-                        p.display(),
-                        done - before,
-                        &text[s..e],
-                        &text[before..before + 80.min(text.len() - before)]
-                    );
-                }
-                if !more {
-                    break;
-                }
-                scan.pos = scan.pos.max(done);
-            }
-        }
-        println!("total {total} region {region}");
-        let mut c: Vec<_> = counts.into_iter().collect();
-        c.sort_by_key(|x| std::cmp::Reverse(x.1));
-        println!("{:?}", &c[..c.len().min(40)]);
+    }
+
+    #[test]
+    fn masks_and_pack() {
+        let mut block = [b' '; 64];
+        block[0] = b'a';
+        block[9] = b'Z';
+        block[63] = b'7';
+        block[5] = 0xC3;
+        block[6] = b'\'';
+        let (plain, complex) = prefilter::masks(&block);
+        assert_eq!(plain, 1 | 1 << 9 | 1 << 63);
+        assert_eq!(complex, 1 << 5 | 1 << 6);
     }
 }

@@ -1,15 +1,16 @@
 //! The prefilter: finds the few stretches of a text that could hold a request for a document, so
 //! that only those are tokenized and judged.
 //!
-//! A hit needs a document term, and a document term needs every one of its words. Per term one
-//! word is chosen as its **anchor** (the longest, then the one shared by fewest terms: `passport`,
-//! `license`, `your` for `your id`); a text in which no token folds to an anchor holds no hit.
+//! A hit needs a document term, that is a token that folds to the term's first word (its
+//! **anchor**: `passport`, `license`, `your` for `your id`) followed by tokens that fold to the
+//! rest of the term. A text with no such run of tokens holds no hit.
 //!
 //! [`AnchorScan`] looks for anchors without tokenizing: it walks runs of "word bytes" (ASCII
 //! letters and digits, bytes ≥ 0x80, `'`, `` ` ``, `&`). A run of ASCII letters and digits only
 //! is exactly one token of the tokenizer (it starts after and ends before a byte that no token
 //! crosses), whose folded form is the run lowercased: it is checked against a bit filter over
-//! (length, first, last letter) and then exactly. Any other run — accents, combining marks,
+//! (length, first, second and last letter) and then exactly. After an anchor the next words are
+//! read with the tokenizer (see [`follows`]). Any other run — accents, combining marks,
 //! apostrophes, entities — is tokenized with the real tokenizer from its first byte (a position
 //! the tokenizer reaches in a pass over the whole text), so every token is seen as the full pass
 //! sees it. The scan is thus conservative: every token that folds to an anchor is reported.
@@ -46,12 +47,15 @@ const fn classes() -> [u8; 256] {
 
 static CLASS: [u8; 256] = classes();
 
-const FILTER_BITS: usize = 1 << 14;
+const FILTER_BITS: usize = 1 << 17;
 
-/// Key of the bit filter: length (mod 16) and the low five bits of the first and last bytes
-/// (equal for upper and lower case ASCII letters).
-fn filter_key(len: usize, first: u8, last: u8) -> usize {
-    ((len & 0xF) << 10) | (usize::from(first & 0x1F) << 5) | usize::from(last & 0x1F)
+/// Key of the bit filter: length (mod 4) and the low five bits of the first, second and last
+/// bytes (equal for upper and lower case ASCII letters). `word` is not empty.
+#[inline]
+fn filter_key(word: &[u8]) -> usize {
+    let n = word.len();
+    let byte = |i: usize| usize::from(word.get(i).copied().unwrap_or(0) & 0x1F);
+    ((n & 3) << 15) | (byte(0) << 10) | (byte(1) << 5) | byte(n - 1)
 }
 
 /// The anchor words of all loaded languages.
@@ -117,8 +121,8 @@ impl Anchors {
             *slot = true;
         }
         let b = word.as_bytes();
-        if let (Some(&f), Some(&l)) = (b.first(), b.last()) {
-            let k = filter_key(b.len(), f, l);
+        if !b.is_empty() {
+            let k = filter_key(b);
             if let Some(slot) = self.filter.get_mut(k / 64) {
                 *slot |= 1 << (k % 64);
             }
@@ -128,15 +132,6 @@ impl Anchors {
 
     fn is_anchor(&self, id: u32) -> bool {
         self.is_anchor.get(id as usize) == Some(&true)
-    }
-
-    #[cfg(test)]
-    pub(crate) fn words<'v>(&self, vocab: &'v Vocab) -> Vec<&'v str> {
-        vocab
-            .words()
-            .filter(|(_, id)| self.is_anchor(*id))
-            .map(|(w, _)| w)
-            .collect()
     }
 }
 
@@ -292,11 +287,15 @@ impl<'a> AnchorScan<'a> {
         anchors: &Anchors,
         vocab: &Vocab,
     ) -> bool {
-        let b = self.text.as_bytes();
-        let k = filter_key(end - start, b[start], b[end - 1]);
+        let k = filter_key(&self.text.as_bytes()[start..end]);
         if anchors.filter[k / 64] & (1 << (k % 64)) == 0 {
             return false;
         }
+        self.plain_lookup(start, end, anchors, vocab)
+    }
+
+    #[inline(never)]
+    fn plain_lookup(&mut self, start: usize, end: usize, anchors: &Anchors, vocab: &Vocab) -> bool {
         self.lower.clear();
         self.lower.push_str(&self.text[start..end]);
         self.lower.make_ascii_lowercase();
@@ -345,7 +344,7 @@ fn follows(t: &mut Tokenizer<'_>, end: usize, id: u32, anchors: &Anchors, vocab:
 
 /// Bit `j` of the first mask: `block[j]` is an ASCII letter or digit; of the second: it is a
 /// byte ≥ 0x80, `'`, `` ` `` or `&`.
-fn masks(block: &[u8; 64]) -> (u64, u64) {
+pub(crate) fn masks(block: &[u8; 64]) -> (u64, u64) {
     let mut plain = [0u8; 64];
     let mut complex = [0u8; 64];
     for ((c, p), x) in block.iter().zip(&mut plain).zip(&mut complex) {

@@ -157,11 +157,6 @@ impl Vocab {
     pub(crate) fn max_len(&self) -> usize {
         self.max_len
     }
-
-    #[cfg(test)]
-    pub(crate) fn words(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.ids.iter().map(|(w, &id)| (&**w, id))
-    }
 }
 
 /// Splits a phrase from a phrase list into folded words (same rules as the scanned text).
