@@ -872,22 +872,24 @@ fn parse_number(word: &[u8]) -> (Option<f64>, usize) {
         }
         _ => false,
     };
-    let mut value = 0.0f64;
+    // All digits as one integer, then scaled: 0.3 reads as 3 / 10, exactly
+    // as the nearest f64.
+    let mut mantissa = 0.0f64;
     let mut digits = 0usize;
+    let mut decimals = 0i32;
     while let Some(&d @ b'0'..=b'9') = word.get(i) {
-        value = value * 10.0 + f64::from(d - b'0');
+        mantissa = mantissa * 10.0 + f64::from(d - b'0');
         digits += 1;
         i += 1;
     }
     if word.get(i) == Some(&b'.') {
         i += 1;
-        let mut scale = 0.1f64;
         while let Some(&c) = word.get(i) {
             match c {
                 b'0'..=b'9' => {
-                    value += f64::from(c - b'0') * scale;
-                    scale /= 10.0;
+                    mantissa = mantissa * 10.0 + f64::from(c - b'0');
                     digits += 1;
+                    decimals = decimals.saturating_add(1);
                 }
                 b'-' if digits > 0 => {}
                 _ => break,
@@ -895,6 +897,7 @@ fn parse_number(word: &[u8]) -> (Option<f64>, usize) {
             i += 1;
         }
     }
+    let value = mantissa / 10f64.powi(decimals);
     if digits == 0 {
         return (None, 0);
     }
@@ -974,6 +977,417 @@ fn inflate_count(data: &[u8], cap: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// All tokens of `content`.
+    fn tokens(content: &[u8]) -> Vec<Token<'_>> {
+        let mut lexer = Lexer::new(content);
+        std::iter::from_fn(|| lexer.token(true).map(|(_, t)| t)).collect()
+    }
+
+    /// The text shown by `parts`, read as one page without fonts.
+    fn text_of_parts(parts: &[&[u8]]) -> String {
+        let encodings = BTreeMap::new();
+        let mut reader = PageReader::new(&encodings);
+        let mut sink = TextSink::new(usize::MAX);
+        reader.run(parts, &mut sink);
+        sink.text
+    }
+
+    fn text(content: &[u8]) -> String {
+        text_of_parts(&[content])
+    }
+
+    fn literal(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        decode_literal(raw, &mut |b| out.push(b));
+        out
+    }
+
+    fn hex(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        decode_hex(raw, &mut |b| out.push(b));
+        out
+    }
+
+    #[test]
+    fn nested_parentheses() {
+        assert_eq!(
+            tokens(b"(a (b (c)) d) Tj"),
+            [
+                Token::Operand(Operand::Literal(b"a (b (c)) d")),
+                Token::Operator(b"Tj")
+            ]
+        );
+        assert_eq!(text(b"(a (b) c) Tj"), "a (b) c");
+        // An escaped parenthesis does not count.
+        assert_eq!(text(br"(a \( b) Tj"), "a ( b");
+        assert_eq!(text(br"(a \) b) Tj"), "a ) b");
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(literal(br"\n\r\t\b\f\(\)\\x\q"), b"\n\r\t\x08\x0C()\\xq");
+        // Line continuations (LF, CR LF, CR) vanish; a bare end of line is a newline.
+        assert_eq!(literal(b"ab\\\ncd\\\r\nef\\\rgh"), b"abcdefgh");
+        assert_eq!(literal(b"a\r\nb\rc\nd"), b"a\nb\nc\nd");
+        // A backslash at the very end is dropped.
+        assert_eq!(literal(b"ab\\"), b"ab");
+    }
+
+    #[test]
+    fn octal_escapes() {
+        assert_eq!(literal(br"\101\1011\7\0537\400\53x"), b"AA1\x07+7\x00+x");
+        assert_eq!(
+            text(br"(\123\123N 123\05545\0556789) Tj"),
+            "SSN 123-45-6789"
+        );
+    }
+
+    #[test]
+    fn hex_strings() {
+        assert_eq!(hex(b"48 65\n6c6C 6"), b"Hell\x60");
+        assert_eq!(hex(b""), b"");
+        assert_eq!(hex(b"4"), b"\x40");
+        assert_eq!(hex(b"4z1"), b"\x41");
+        assert_eq!(
+            tokens(b"<48 65> Tj"),
+            [
+                Token::Operand(Operand::Hex(b"48 65")),
+                Token::Operator(b"Tj")
+            ]
+        );
+        assert_eq!(text(b"<48656C6C6F2>Tj"), "Hello ");
+        // A dictionary is not a hex string.
+        assert_eq!(
+            tokens(b"<</A <41>>> BDC"),
+            [Token::Operand(Operand::Other), Token::Operator(b"BDC")]
+        );
+    }
+
+    #[test]
+    fn tj_arrays_and_kerning() {
+        assert_eq!(
+            text(b"[(Hel) -20 (lo) -500 (World) 100.5 <21>] TJ"),
+            "Hello World!"
+        );
+        assert_eq!(text(b"[(a) -200 (b) -200.5 (c) -1000 (d)] TJ"), "ab c d");
+        // Nested arrays are not shown (they are not TJ items).
+        assert_eq!(text(b"[(a) [(b)] (c)] TJ"), "ac");
+        // Several gaps in a row give one space.
+        assert_eq!(text(b"[(a) -900 -900 (b)] TJ"), "a b");
+    }
+
+    #[test]
+    fn text_operators() {
+        assert_eq!(
+            text(b"BT (a) Tj 10 0 Td (b) Tj 0 -12 Td (c) Tj T* (d) Tj ET (e) Tj"),
+            "a b\nc\nd\ne"
+        );
+        assert_eq!(text(b"(a) Tj (b) ' 1 2 (c) \" (d)'"), "a\nb\nc\nd");
+        assert_eq!(text(b"1 0 0 1 0 0 Tm (x) Tj 0 -14 TD (y) Tj"), "x\ny");
+        // Every string operand of Tj is shown.
+        assert_eq!(text(b"(a) (b) Tj"), "ab");
+        // Text that is never shown is not read.
+        assert_eq!(text(b"(a) Tw (b) Tz"), "");
+        // Control characters are dropped.
+        assert_eq!(text(b"(a\\001\\nb) Tj"), "ab");
+    }
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(decode_name(b"F1").as_ref(), b"F1");
+        assert_eq!(decode_name(b"F#31#2").as_ref(), b"F1#2");
+        assert_eq!(decode_name(&[b'a'; 1000]).len(), MAX_NAME);
+        assert_eq!(parse_number(b"12"), (Some(12.0), 2));
+        assert_eq!(parse_number(b"-3.5"), (Some(-3.5), 4));
+        assert_eq!(parse_number(b".5"), (Some(0.5), 2));
+        assert_eq!(parse_number(b"+7."), (Some(7.0), 3));
+        assert_eq!(parse_number(b"12Tf"), (Some(12.0), 2));
+        assert_eq!(parse_number(b"-"), (None, 0));
+        assert_eq!(parse_number(b"-.x"), (None, 0));
+        let (v, n) = parse_number(b"0.00-41");
+        assert!((v.unwrap() - 0.0041).abs() < 1e-12 && n == 7);
+        assert_eq!(
+            tokens(b"/F1 12Tf true false null - 1.2.3"),
+            [
+                Token::Operand(Operand::Name(b"F1")),
+                Token::Operand(Operand::Number(12.0)),
+                Token::Operator(b"Tf"),
+                Token::Operand(Operand::Bool(true)),
+                Token::Operand(Operand::Bool(false)),
+                Token::Operand(Operand::Other),
+                Token::Operand(Operand::Other),
+                Token::Operand(Operand::Number(1.2)),
+                Token::Operand(Operand::Number(0.3)),
+            ]
+        );
+    }
+
+    #[test]
+    fn dictionaries_comments_and_stray_delimiters() {
+        assert_eq!(
+            text(b"/Span <</ActualText (x>> \\) y) /A [1 2] /B <</C <3E>>> >> BDC (t) Tj EMC"),
+            "t"
+        );
+        assert_eq!(
+            text(b"% (hidden) Tj\n(shown) Tj %(also hidden) Tj\r(too) Tj % end"),
+            "showntoo"
+        );
+        assert_eq!(text(b"[(a) % (b) ]\n (c)] TJ"), "ac");
+        assert_eq!(text(b"<< /A (b) % >>\n >> BDC (x) Tj"), "x");
+        assert_eq!(text(b") ] > } { >> (ok) Tj"), "ok");
+    }
+
+    #[test]
+    fn inline_images_are_skipped() {
+        // Known length: an "EI" inside the data is not the end.
+        let content = b"(before) Tj BI /W 4 /H 1 /BPC 8 /CS /G ID a EI EI\n(after) Tj";
+        assert_eq!(text(content), "beforeafter");
+        let content = b"BI /W 2 /H 2 /CS /RGB /BPC 8 ID\r\n EI (x) Tj\x00 EI (after) Tj";
+        assert_eq!(text(content), "after");
+        let content = b"BI /IM true /W 16 /H 2 ID \xff EI\x00 EI (after) Tj";
+        assert_eq!(text(content), "after");
+        let content = b"BI /W 2 /H 1 /CS [/I /RGB 1 <000000FFFFFF>] /BPC 8 ID  EI EI (after) Tj";
+        assert_eq!(text(content), "after");
+        // Unknown length (filtered): the first EI between white space ends it.
+        let content = b"BI /W 4 /H 4 /F /AHx ID 00EI11(x)EI)Tj EI (after) Tj";
+        assert_eq!(text(content), "after");
+        let content = b"BI /W 1 /H 1 /CS /Unknown /BPC 8 ID \x00\n EI\t(after) Tj";
+        assert_eq!(text(content), "after");
+        // A wrong size falls back to the search.
+        let content = b"BI /W 100 /H 100 /BPC 8 /CS /G ID xyz EI (after) Tj";
+        assert_eq!(text(content), "after");
+        // Empty data.
+        assert_eq!(text(b"BI /W 0 /H 0 /F /A85 ID EI (after) Tj"), "after");
+        // No EI: the rest of the stream is image data.
+        assert_eq!(text(b"(a) Tj BI /W 1 ID (b) Tj"), "a");
+        // BI without ID: reading goes on after the unexpected operator.
+        assert_eq!(text(b"BI /W 1 Tj (after) Tj"), "after");
+    }
+
+    #[test]
+    fn truncated_input() {
+        assert_eq!(text(b"(unterminated Tj"), "");
+        assert_eq!(text(b"(a) Tj [(b) (c"), "a");
+        assert_eq!(text(b"(a) Tj <48 65"), "a");
+        assert_eq!(text(b"(a) Tj << /A (b"), "a");
+        assert_eq!(text(b"(a) Tj (b\\"), "a");
+        let full: &[u8] = b"BT /F1 12 Tf 72 700 Td [(A) -300 (B)] TJ (C\\101\\\n) ' <4445> Tj BI /W 1 /H 1 /BPC 8 /CS /G ID x EI ET % end";
+        for n in 0..=full.len() {
+            let _ = tokens(&full[..n]);
+            let _ = text(&full[..n]);
+        }
+        assert_eq!(text(full), "A B\nCADE\n");
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let mut deep = vec![b'['; 200_000];
+        deep.extend_from_slice(b"(x)");
+        deep.extend(std::iter::repeat_n(b']', 200_000));
+        deep.extend_from_slice(b" TJ (after) Tj");
+        assert_eq!(text(&deep), "after");
+        let t = tokens(&deep);
+        assert_eq!(t[0], Token::Operand(Operand::Other));
+        // Unclosed: everything after is inside the array.
+        assert_eq!(text(&vec![b'['; 100_000]), "");
+        assert_eq!(text(&[&b"(a) Tj "[..], &vec![b'<'; 100_000]].concat()), "a");
+        assert_eq!(text(&vec![b'('; 100_000]), "");
+        let mut just = b"[".repeat(MAX_NESTING);
+        just.extend_from_slice(&b"]".repeat(MAX_NESTING));
+        assert!(matches!(
+            tokens(&just)[0],
+            Token::Operand(Operand::Array(_))
+        ));
+    }
+
+    #[test]
+    fn huge_string_is_shown_in_bounded_chunks() {
+        let mut content = b"(".to_vec();
+        content.extend(std::iter::repeat_n(b'A', 1_000_000));
+        content.extend_from_slice(b"\\101) Tj <");
+        content.extend(b"42".repeat(300_000));
+        content.extend_from_slice(b"> Tj");
+        let encodings = BTreeMap::new();
+        let mut reader = PageReader::new(&encodings);
+        let mut sink = TextSink::new(usize::MAX);
+        reader.run(&[&content], &mut sink);
+        assert_eq!(sink.text.len(), 1_300_001);
+        assert!(sink.text.starts_with('A') && sink.text.ends_with('B'));
+        assert!(
+            reader.scratch.capacity() <= STRING_CHUNK,
+            "{}",
+            reader.scratch.capacity()
+        );
+        // The text limit stops reading.
+        let mut sink = TextSink::new(10);
+        reader.run(&[&content], &mut sink);
+        assert_eq!(sink.text, "AAAAAAAAAA");
+        assert!(sink.full());
+    }
+
+    #[test]
+    fn operand_stack_is_bounded() {
+        let mut content = Vec::new();
+        for i in 0..10_000 {
+            content.extend_from_slice(format!("{i} ").as_bytes());
+        }
+        content.extend_from_slice(b"(a) Tj");
+        assert_eq!(text(&content), "a");
+        let many = b"(x) ".repeat(100);
+        let shown = text(&[&many[..], b"Tj"].concat());
+        assert_eq!(shown, "x".repeat(MAX_OPERANDS));
+    }
+
+    #[test]
+    fn operands_carry_across_streams() {
+        assert_eq!(text_of_parts(&[b"BT (a) Tj (b)", b"Tj ET"]), "ab\n");
+        assert_eq!(text_of_parts(&[b"(a)", b"(b)", b"Tj"]), "ab");
+        let encodings = BTreeMap::new();
+        let mut reader = PageReader::new(&encodings);
+        let mut sink = TextSink::new(usize::MAX);
+        assert_eq!(reader.run(&[b"", b"(a) Tj 1 2"], &mut sink), Some((1, 7)));
+        assert_eq!(reader.run(&[b"(x) Tj"], &mut sink), None);
+        // An unterminated token is not carried.
+        assert_eq!(reader.run(&[b"1 (x"], &mut sink), None);
+    }
+
+    /// The text `lopdf::content::Content::decode` and the operator handling
+    /// this reader replaced give for `content` (no fonts).
+    fn reference_text(content: &[u8]) -> Option<String> {
+        let content = lopdf::content::Content::decode(content).ok()?;
+        let mut sink = TextSink::new(usize::MAX);
+        let show = |operands: &[Object], sink: &mut TextSink| {
+            for o in operands {
+                if let Object::String(bytes, _) = o {
+                    write_text(None, bytes, sink);
+                }
+            }
+        };
+        for op in &content.operations {
+            match op.operator.as_str() {
+                "Tj" => show(&op.operands, &mut sink),
+                "'" => {
+                    sink.newline();
+                    show(&op.operands, &mut sink);
+                }
+                "\"" => {
+                    sink.newline();
+                    show(op.operands.get(2..).unwrap_or(&[]), &mut sink);
+                }
+                "TJ" => {
+                    for o in &op.operands {
+                        if let Object::Array(items) = o {
+                            for item in items {
+                                match item {
+                                    Object::String(..) => {
+                                        show(std::slice::from_ref(item), &mut sink)
+                                    }
+                                    Object::Integer(i) if *i < -200 => space(&mut sink),
+                                    Object::Real(r) if *r < -200.0 => space(&mut sink),
+                                    _ => {}
+                                }
+                            }
+                        }
+                    }
+                }
+                "Td" | "TD" => {
+                    let dy = match op.operands.get(1) {
+                        Some(Object::Integer(i)) => *i as f64,
+                        Some(Object::Real(r)) => f64::from(*r),
+                        _ => 0.0,
+                    };
+                    if dy.abs() > 0.01 {
+                        sink.newline();
+                    } else {
+                        space(&mut sink);
+                    }
+                }
+                "T*" | "Tm" | "ET" => sink.newline(),
+                _ => {}
+            }
+        }
+        Some(sink.text)
+    }
+
+    fn literal_source() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop::sample::select(vec![
+                "a", "Z", "0", " ", "(x)", "\\(", "\\)", "\\\\", "\\n", "\\101", "\\7", "\\\n",
+                "\r\n", "\\q", "\u{e9}",
+            ]),
+            0..8,
+        )
+        .prop_map(|v| format!("({})", v.concat()))
+    }
+
+    fn operation() -> impl Strategy<Value = String> {
+        prop_oneof![
+            literal_source().prop_map(|s| format!("{s} Tj")),
+            literal_source().prop_map(|s| format!("{s} '")),
+            (literal_source(), -3i32..3).prop_map(|(s, n)| format!("{n} 0.5 {s} \"")),
+            proptest::collection::vec(
+                prop_oneof![
+                    literal_source(),
+                    Just("<414 2>".to_owned()),
+                    (-900i32..300).prop_map(|n| n.to_string()),
+                    (-900i32..300).prop_map(|n| format!("{}.5", n)),
+                ],
+                0..6
+            )
+            .prop_map(|items| format!("[{}] TJ", items.join(" "))),
+            (-20i32..20, -20i32..20).prop_map(|(x, y)| format!("{x} {y} Td")),
+            (-20i32..20).prop_map(|y| format!("0 {y}.25 TD")),
+            Just("T*".to_owned()),
+            Just("BT".to_owned()),
+            Just("ET".to_owned()),
+            Just("1 0 0 1 72 700 Tm".to_owned()),
+            Just("/F1 12 Tf".to_owned()),
+            Just("q 1 0 0 1 5 5 cm Q".to_owned()),
+            Just("/P <</MCID 3 /Alt (a>b)>> BDC EMC".to_owned()),
+            Just("% a comment (x) Tj\n".to_owned()),
+            Just("BI /W 2 /H 1 /BPC 8 /CS /G ID ab EI".to_owned()),
+            Just("<48656C6C6F> Tj".to_owned()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = tokens(&bytes);
+            let half = bytes.len() / 2;
+            let _ = text_of_parts(&[&bytes[..half], &bytes[half..]]);
+        }
+
+        #[test]
+        fn content_like_bytes_never_panic(
+            pieces in proptest::collection::vec(
+                prop::sample::select(vec![
+                    &b"("[..], b")", b"\\", b"\\1", b"<", b">", b"<<", b">>", b"[", b"]",
+                    b"/F1", b"%", b"\n", b"\r", b" ", b"12", b"-300", b".5", b"Tj", b"TJ",
+                    b"'", b"\"", b"Td", b"T*", b"Tf", b"BI", b"ID", b"EI", b"/W 1", b"/H 1",
+                    b"/BPC 8", b"/CS /G", b"/F /AHx", b"true", b"\x00", b"\xff", b"4A",
+                ]),
+                0..200,
+            )
+        ) {
+            let bytes = pieces.concat();
+            let _ = tokens(&bytes);
+            let s = text(&bytes);
+            prop_assert!(s.len() <= bytes.len() * 4 + 1);
+        }
+
+        #[test]
+        fn same_text_as_content_decode(ops in proptest::collection::vec(operation(), 0..40)) {
+            let content = ops.join("\n");
+            if let Some(expected) = reference_text(content.as_bytes()) {
+                prop_assert_eq!(text(content.as_bytes()), expected, "{}", content);
+            }
+        }
+    }
 
     #[test]
     fn inflate_counts_and_stops() {
