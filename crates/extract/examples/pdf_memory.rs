@@ -1,6 +1,7 @@
 //! Peak memory and time of extracting a text-heavy PDF (a long statement: one
 //! page whose content stream is ~2.5 MB of `Tj`/`T*` lines).
-//! Run with `cargo run --release -p doublecheck-extract --example pdf_memory`.
+//! Run with `cargo run --release -p doublecheck-extract --example pdf_memory`
+//! (add `-- flate` to compress the content stream).
 //! Peak memory is the process's VmHWM from `/proc/self/status` (Linux).
 
 use std::time::Instant;
@@ -23,8 +24,9 @@ fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// A one-page PDF showing `lines` statement lines, one `Tj T*` each.
-fn statement_pdf(lines: usize) -> Vec<u8> {
+/// A one-page PDF showing `lines` statement lines, one `Tj T*` each, its
+/// content stream Flate-compressed or not.
+fn statement_pdf(lines: usize, flate: bool) -> Vec<u8> {
     let mut content = String::from("BT /F1 9 Tf 11 TL 36 806 Td\n");
     for i in 0..lines {
         content.push_str(&format!(
@@ -35,18 +37,43 @@ fn statement_pdf(lines: usize) -> Vec<u8> {
         ));
     }
     content.push_str("ET\n");
+    let stream = if flate {
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(content.as_bytes()).expect("in memory");
+        let z = e.finish().expect("in memory");
+        let mut s =
+            format!("<< /Length {} /Filter /FlateDecode >>\nstream\n", z.len()).into_bytes();
+        s.extend_from_slice(&z);
+        s.extend_from_slice(b"endstream");
+        s
+    } else {
+        format!(
+            "<< /Length {} >>\nstream\n{}endstream",
+            content.len(),
+            content
+        )
+        .into_bytes()
+    };
+    drop(content);
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
-        format!("<< /Length {} >>\nstream\n{}endstream", content.len(), content),
+        String::from("STREAM"),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>".to_owned(),
     ];
     let mut out = b"%PDF-1.4\n".to_vec();
     let mut offsets = Vec::new();
     for (i, o) in objects.iter().enumerate() {
         offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{}\nendobj\n", i + 1, o).as_bytes());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        if o == "STREAM" {
+            out.extend_from_slice(&stream);
+        } else {
+            out.extend_from_slice(o.as_bytes());
+        }
+        out.extend_from_slice(b"\nendobj\n");
     }
     let xref = out.len();
     out.extend_from_slice(
@@ -67,7 +94,8 @@ fn statement_pdf(lines: usize) -> Vec<u8> {
 
 fn main() {
     let lines = 60_000;
-    let pdf = statement_pdf(lines);
+    let flate = std::env::args().any(|a| a == "flate");
+    let pdf = statement_pdf(lines, flate);
     let peak_of_build = status_kb("VmHWM:").unwrap_or(0);
     let reset = reset_peak();
     let before = status_kb("VmHWM:").unwrap_or(0);
@@ -78,8 +106,9 @@ fn main() {
     let text = x.texts.first().map_or("", |t| t.text.as_str());
     let complete = text.contains("ref 000000") && text.contains(&format!("ref {:06}", lines - 1));
     println!(
-        "PDF {:.2} MB, {lines} lines -> {} bytes of text (complete: {complete}, problems: {})",
+        "PDF {:.2} MB{}, {lines} lines -> {} bytes of text (complete: {complete}, problems: {})",
         pdf.len() as f64 / 1e6,
+        if flate { " (Flate)" } else { "" },
         text.len(),
         x.problems.len()
     );
