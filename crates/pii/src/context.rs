@@ -488,7 +488,7 @@ const PHONE_KEYS: [[u8; 3]; 9] = [
 ];
 
 /// Longest region the key filter looks at; longer ones go to the full check.
-const KEY_REGION: usize = 512;
+const KEY_REGION: usize = 238;
 
 fn may_have_phrase(kind: Kind, region: &[u8]) -> bool {
     match kind {

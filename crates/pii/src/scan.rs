@@ -39,19 +39,44 @@ fn cand(kind: Kind, start: usize, end: usize, base: Option<Confidence>, ctx: Con
 const LO_BYTES: u64 = 0x0101_0101_0101_0101;
 const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 
+/// Whether any byte of the block is an ASCII digit or `@`: a branch-free
+/// OR-reduction the compiler turns into vector compares.
+#[inline(always)]
+fn block_has_trigger(c: &[u8; 32]) -> bool {
+    let mut acc = 0u8;
+    for &x in c {
+        acc |= u8::from(x.wrapping_sub(b'0') < 10) | u8::from(x == b'@');
+    }
+    acc != 0
+}
+
+/// Byte flags (high bit) for the ASCII digits and `@` in a little-endian word.
+#[inline(always)]
+fn word_triggers(w: u64) -> u64 {
+    let x = w ^ (0x30 * LO_BYTES);
+    let digit = x.wrapping_sub(10 * LO_BYTES) & !x & HI_BYTES;
+    let a = w ^ (0x40 * LO_BYTES);
+    let at = a.wrapping_sub(LO_BYTES) & !a & HI_BYTES;
+    digit | at
+}
+
 /// Index of the next ASCII digit or `@` at or after `i`.
 pub(crate) fn next_trigger(b: &[u8], mut i: usize) -> Option<usize> {
+    while i + 32 <= b.len() {
+        let mut c = [0u8; 32];
+        c.copy_from_slice(&b[i..i + 32]);
+        if block_has_trigger(&c) {
+            break;
+        }
+        i += 32;
+    }
     while i + 8 <= b.len() {
         let mut w8 = [0u8; 8];
         w8.copy_from_slice(&b[i..i + 8]);
-        let w = u64::from_le_bytes(w8);
-        let x = w ^ (0x30 * LO_BYTES);
-        let digit = x.wrapping_sub(10 * LO_BYTES) & !x & HI_BYTES;
-        let a = w ^ (0x40 * LO_BYTES);
-        let at = a.wrapping_sub(LO_BYTES) & !a & HI_BYTES;
-        let m = digit | at;
+        let m = word_triggers(u64::from_le_bytes(w8));
         if m != 0 {
-            // The lowest flagged byte is always a true hit.
+            // The lowest flagged byte is always a true hit (borrows only
+            // run upwards).
             return Some(i + (m.trailing_zeros() / 8) as usize);
         }
         i += 8;
@@ -65,19 +90,55 @@ pub(crate) fn next_trigger(b: &[u8], mut i: usize) -> Option<usize> {
     None
 }
 
-#[inline]
+const ALNUM: u8 = 1;
+const BAD_BEFORE: u8 = 2;
+const BAD_AFTER: u8 = 4;
+
+/// Per-byte flags: letter or digit; may not precede a value (word, longer
+/// number, URL parameter, amount); may not follow one.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut f = 0;
+        if c.is_ascii_alphanumeric() {
+            f |= ALNUM | BAD_BEFORE | BAD_AFTER;
+        }
+        if c >= 0x80 {
+            f |= BAD_BEFORE | BAD_AFTER;
+        }
+        let mut k = 0;
+        let before = b"/=._-&%+\\$@~";
+        while k < before.len() {
+            if before[k] == c {
+                f |= BAD_BEFORE;
+            }
+            k += 1;
+        }
+        let after = b"/=_&%@\\$~";
+        let mut k = 0;
+        while k < after.len() {
+            if after[k] == c {
+                f |= BAD_AFTER;
+            }
+            k += 1;
+        }
+        t[i] = f;
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
 fn alnum(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
+    CLASS[usize::from(c)] & ALNUM != 0
 }
 
 /// A value may start at `s`: the byte before is not part of a word, a longer
 /// number, a URL parameter or an amount.
 fn ok_before(b: &[u8], s: usize) -> bool {
-    if s == 0 {
-        return true;
-    }
-    let c = b[s - 1];
-    !(alnum(c) || c >= 0x80 || b"/=._-&%+\\$@~".contains(&c))
+    s == 0 || CLASS[usize::from(b[s - 1])] & BAD_BEFORE == 0
 }
 
 /// A value may end at `e`.
@@ -86,7 +147,7 @@ fn ok_after(b: &[u8], e: usize) -> bool {
         return true;
     }
     let c = b[e];
-    if alnum(c) || c >= 0x80 || b"/=_&%@\\$~".contains(&c) {
+    if CLASS[usize::from(c)] & BAD_AFTER != 0 {
         return false;
     }
     let next_digit = b.get(e + 1).is_some_and(u8::is_ascii_digit);
@@ -168,6 +229,7 @@ fn groups(b: &[u8], s: usize, seps: &[u8], max_groups: usize, max_len: usize) ->
 
 // ---------------------------------------------------------------- cards
 
+#[inline(never)]
 fn read_card(b: &[u8], s: usize, out: &mut Vec<Cand>) {
     if !ok_before(b, s) {
         return;
@@ -220,6 +282,7 @@ fn read_card(b: &[u8], s: usize, out: &mut Vec<Cand>) {
 
 // ------------------------------------------------- SSN / ITIN / ABA / SIN
 
+#[inline(never)]
 fn read_nine(b: &[u8], s: usize, out: &mut Vec<Cand>) {
     if !ok_before(b, s) {
         return;
@@ -286,6 +349,7 @@ fn read_nine(b: &[u8], s: usize, out: &mut Vec<Cand>) {
 
 // ------------------------------------------- token shapes (passport, DL, NINO)
 
+#[inline(never)]
 fn read_token_shapes(b: &[u8], s: usize, t: usize, e: usize, out: &mut Vec<Cand>) {
     if !ok_before(b, s) || !ok_after(b, e) {
         return;
@@ -326,6 +390,7 @@ fn read_token_shapes(b: &[u8], s: usize, t: usize, e: usize, out: &mut Vec<Cand>
 }
 
 /// NINO written as `AB 12 34 56 C`, found from the first digit group.
+#[inline(never)]
 fn read_nino_spaced(b: &[u8], s: usize, lo: usize, out: &mut Vec<Cand>) {
     if s < lo + 3 || b[s - 1] != b' ' {
         return;
@@ -367,6 +432,7 @@ fn read_nino_spaced(b: &[u8], s: usize, lo: usize, out: &mut Vec<Cand>) {
 
 // ---------------------------------------------------------------- IBAN
 
+#[inline(never)]
 fn read_iban(b: &[u8], s: usize, e: usize, out: &mut Vec<Cand>) {
     if e < s + 4 || !ok_before(b, s) {
         return;
@@ -427,6 +493,7 @@ fn mrz_char(c: u8) -> bool {
     c.is_ascii_digit() || c.is_ascii_uppercase() || c == b'<'
 }
 
+#[inline(never)]
 fn read_mrz(b: &[u8], s: usize, e: usize, lo: usize) -> Option<Cand> {
     let near_fill = (e < b.len() && b[e] == b'<') || (s > 0 && b[s - 1] == b'<');
     if !near_fill && e - s != 44 {
@@ -461,6 +528,7 @@ fn num_of(b: &[u8]) -> u32 {
     validate::num(b)
 }
 
+#[inline(never)]
 fn read_dob_numeric(b: &[u8], s: usize, out: &mut Vec<Cand>) {
     if !ok_before(b, s) {
         return;
@@ -524,6 +592,7 @@ fn year4_at(b: &[u8], p: usize) -> Option<(u32, usize)> {
 }
 
 /// "April 23, 1990", "Apr. 23 1990": month name before the day digits.
+#[inline(never)]
 fn read_dob_month_first(b: &[u8], s: usize, e: usize, lo: usize, out: &mut Vec<Cand>) {
     if e - s > 2 || s < lo + 4 {
         return;
@@ -567,6 +636,7 @@ fn read_dob_month_first(b: &[u8], s: usize, e: usize, lo: usize, out: &mut Vec<C
 }
 
 /// "23 April 1990", "23-Apr-1990", "23 de abril de 1990".
+#[inline(never)]
 fn read_dob_day_first(b: &[u8], s: usize, e: usize, out: &mut Vec<Cand>) {
     if e - s > 2 || e >= b.len() || !ok_before(b, s) {
         return;
@@ -626,6 +696,7 @@ fn read_dob_day_first(b: &[u8], s: usize, e: usize, out: &mut Vec<Cand>) {
 
 // ---------------------------------------------------------------- phones
 
+#[inline(never)]
 fn read_phone(b: &[u8], s: usize, lo: usize, out: &mut Vec<Cand>) {
     let plus = s > lo && b[s - 1] == b'+';
     let open = !plus && s > lo && b[s - 1] == b'(';
@@ -963,6 +1034,12 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             i = e;
             continue;
         }
+        // Letters before the first digit: only IBAN (2), passport, license
+        // and NINO shapes (1-2), or an MRZ line (next to `<` fill or 44 long).
+        if s + 2 < t && (e - s != 44 && b.get(e) != Some(&b'<') && (s == 0 || b[s - 1] != b'<')) {
+            i = e;
+            continue;
+        }
         cands.clear();
         collect(plan, b, s, t, e, lo, &mut cands);
         let mut best: Option<(Cand, Confidence)> = None;
@@ -1034,7 +1111,8 @@ fn phone_may_start(b: &[u8], s: usize, d0: usize, lo: usize) -> bool {
 fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: &mut Vec<Cand>) {
     let lead = t - s;
     let passports = plan.on(Kind::UsPassport) || plan.on(Kind::UkPassport);
-    if passports {
+    let near_fill = (e < b.len() && b[e] == b'<') || (s > 0 && b[s - 1] == b'<');
+    if passports && (near_fill || e - s == 44) {
         if let Some(c) = read_mrz(b, s, e, lo) {
             out.push(c);
             return;
@@ -1074,11 +1152,24 @@ fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: 
                 read_phone(b, s, lo, out);
             }
             if plan.on(Kind::DateOfBirth) {
-                if d0 != 3 && d0 <= 4 && matches!(nb, b'/' | b'-' | b'.') && sep_digit {
+                if d0 != 3 && d0 <= 4 && matches!(nb, b'/' | b'-' | b'.') && sep_digit && {
+                    // Three groups with the same separator.
+                    let mut q = e + 1;
+                    while q < b.len() && q - e <= 5 && b[q].is_ascii_digit() {
+                        q += 1;
+                    }
+                    b.get(q) == Some(&nb) && b.get(q + 1).is_some_and(u8::is_ascii_digit)
+                } {
                     read_dob_numeric(b, s, out);
                 }
                 if d0 <= 2 {
-                    if s >= lo + 4 && b[s - 1] == b' ' {
+                    // A month name (maybe abbreviated with a dot) and one
+                    // or two spaces before the day.
+                    let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
+                    if s >= lo + 4
+                        && b[s - 1] == b' '
+                        && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)))
+                    {
                         read_dob_month_first(b, s, e, lo, out);
                     }
                     if matches!(nb, b' ' | b'-' | b'.')
@@ -1092,7 +1183,17 @@ fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: 
             read_dob_month_first(b, s, e, lo, out);
             read_dob_day_first(b, s, e, out);
         }
-        if plan.on(Kind::UkNino) && len == 2 {
+        // "AB 12 34 56 C": two capitals and a space before, more pairs after.
+        if plan.on(Kind::UkNino)
+            && len == 2
+            && all_digits
+            && s >= lo + 3
+            && b[s - 1] == b' '
+            && b[s - 2].is_ascii_uppercase()
+            && b[s - 3].is_ascii_uppercase()
+            && nb == b' '
+            && sep_digit
+        {
             read_nino_spaced(b, s, lo, out);
         }
     }

@@ -28,6 +28,7 @@ pub fn date_valid_yy(m: u32, d: u32) -> bool {
     date_valid(2000, m, d)
 }
 
+#[cfg(test)]
 const MONTHS: &[(&str, u32)] = &[
     ("january", 1),
     ("jan", 1),
@@ -79,19 +80,45 @@ pub fn month_from_name(w: &[u8]) -> Option<u32> {
     if w.len() < 3 || w.len() > 10 {
         return None;
     }
-    MONTHS
-        .iter()
-        .find(|(n, _)| {
-            n.len() == w.len()
-                && n.as_bytes()[0] == w[0].to_ascii_lowercase()
-                && n.as_bytes().eq_ignore_ascii_case(w)
-        })
-        .map(|&(_, m)| m)
+    let mut low = [0u8; 10];
+    for (d, c) in low.iter_mut().zip(w) {
+        *d = c.to_ascii_lowercase();
+    }
+    // The names of MONTHS, as one match the compiler can dispatch on length.
+    match &low[..w.len()] {
+        b"january" | b"jan" | b"enero" | b"ene" => Some(1),
+        b"february" | b"feb" | b"febrero" => Some(2),
+        b"march" | b"mar" | b"marzo" => Some(3),
+        b"april" | b"apr" | b"abril" | b"abr" => Some(4),
+        b"may" | b"mayo" => Some(5),
+        b"june" | b"jun" | b"junio" => Some(6),
+        b"july" | b"jul" | b"julio" => Some(7),
+        b"august" | b"aug" | b"agosto" | b"ago" => Some(8),
+        b"september" | b"sep" | b"sept" | b"septiembre" | b"setiembre" | b"set" => Some(9),
+        b"october" | b"oct" | b"octubre" => Some(10),
+        b"november" | b"nov" | b"noviembre" => Some(11),
+        b"december" | b"dec" | b"diciembre" | b"dic" => Some(12),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_names_match_table() {
+        for (n, m) in MONTHS {
+            assert_eq!(month_from_name(n.as_bytes()), Some(*m), "{n}");
+            assert_eq!(
+                month_from_name(n.to_uppercase().as_bytes()),
+                Some(*m),
+                "{n}"
+            );
+        }
+        assert_eq!(month_from_name(b"months"), None);
+        assert_eq!(month_from_name(b"for"), None);
+    }
 
     #[test]
     fn dates() {
