@@ -167,6 +167,83 @@ impl Language {
                 })
         });
         let safe = any(Kind::Safe);
+        // Everything that does not depend on the request is computed once per sentence, so the
+        // rules below stay near-linear even in a sentence made of nothing but phrases.
+        let n_toks = toks.len();
+        // Clause breaks: prefix counts over tokens.
+        let mut breaks = Vec::with_capacity(n_toks + 1);
+        breaks.push(0u32);
+        for t in toks {
+            let last = *breaks.last().unwrap_or(&0);
+            breaks.push(last + u32::from(t.breaks_clause()));
+        }
+        // Contrast words: for each token position, the smallest end of a contrast starting there
+        // or later.
+        let mut contrast_min_end = vec![usize::MAX; n_toks + 2];
+        for c in m.iter().filter(|c| c.kind == Kind::Contrast) {
+            if c.s < contrast_min_end.len() {
+                contrast_min_end[c.s] = contrast_min_end[c.s].min(c.e);
+            }
+        }
+        for i in (0..n_toks + 1).rev() {
+            contrast_min_end[i] = contrast_min_end[i].min(contrast_min_end[i + 1]);
+        }
+        // Negations that are not part of a longer cue ("don't forget to").
+        let negations: Vec<&Match> = m
+            .iter()
+            .filter(|n| matches!(n.kind, Kind::Negation | Kind::StrongNegation))
+            .filter(|n| {
+                !m.iter().any(|c| {
+                    c.kind == Kind::Cue && c.s <= n.s && c.e >= n.e && c.e - c.s > n.e - n.s
+                })
+            })
+            .collect();
+        // Stop phrases, by start.
+        let mut stops: Vec<usize> = m
+            .iter()
+            .filter(|x| x.kind == Kind::Stop)
+            .map(|x| x.s)
+            .collect();
+        stops.sort_unstable();
+        // Documents that count: not inside a longer document term, not a `not_documents` phrase.
+        let documents: Vec<(usize, &Match)> = m
+            .iter()
+            .filter_map(|d| match d.kind {
+                Kind::Document(category) => Some((category, d)),
+                _ => None,
+            })
+            .filter(|(_, d)| {
+                let inside_longer = m.iter().any(|o| {
+                    matches!(o.kind, Kind::Document(_))
+                        && o.s <= d.s
+                        && o.e >= d.e
+                        && o.e - o.s > d.e - d.s
+                });
+                let excluded = m
+                    .iter()
+                    .any(|x| x.kind == Kind::NotDocument && x.s < d.e && d.s < x.e);
+                !inside_longer && !excluded
+            })
+            .collect();
+        let cues: Vec<&Match> = m.iter().filter(|c| c.kind == Kind::Cue).collect();
+        let negated = |first: usize, verb: usize| {
+            negations.iter().any(|n| {
+                if n.e > verb {
+                    return false;
+                }
+                let anchor = if n.e <= first { first } else { verb };
+                if anchor - n.e > self.negation_window {
+                    return false;
+                }
+                let contrast = contrast_min_end.get(n.e).is_some_and(|&e| e <= verb);
+                if contrast {
+                    return false;
+                }
+                let hi = (verb + 1).min(n_toks);
+                let clause_break = n.e < hi && breaks[hi] > breaks[n.e];
+                !(n.kind == Kind::Negation && clause_break)
+            })
+        };
         for t in m {
             if !matches!(t.kind, Kind::Verb | Kind::Upload | Kind::Standalone) {
                 continue;
@@ -176,9 +253,9 @@ impl Language {
             }
             let (start, mut base) = if t.kind == Kind::Standalone {
                 (t.s, 0.85f32)
-            } else if let Some(cue) = m
+            } else if let Some(cue) = cues
                 .iter()
-                .filter(|c| c.kind == Kind::Cue && c.e <= t.s && t.s - c.e <= self.cue_window)
+                .filter(|c| c.e <= t.s && t.s - c.e <= self.cue_window)
                 .min_by_key(|c| t.s - c.e)
             {
                 (cue.s, 0.9)
@@ -192,34 +269,17 @@ impl Language {
             if t.kind == Kind::Upload {
                 base -= 0.05;
             }
-            if self.negated(toks, m, start.min(t.s), t.s) {
+            if negated(start.min(t.s), t.s) {
                 continue;
             }
-            let stop = m
-                .iter()
-                .filter(|x| x.kind == Kind::Stop && x.s >= t.e)
-                .map(|x| x.s)
-                .min()
+            let stop = stops
+                .get(stops.partition_point(|&s| s < t.e))
+                .copied()
                 .unwrap_or(usize::MAX);
             // A list of documents may run past the window: each document found extends it.
             let mut limit = t.e + self.window;
-            for d in m {
-                let Kind::Document(category) = d.kind else {
-                    continue;
-                };
+            for &(category, d) in &documents {
                 if d.s < t.e || d.s > limit || d.s >= stop {
-                    continue;
-                }
-                let inside_longer = m.iter().any(|o| {
-                    matches!(o.kind, Kind::Document(_))
-                        && o.s <= d.s
-                        && o.e >= d.e
-                        && o.e - o.s > d.e - d.s
-                });
-                let excluded = m
-                    .iter()
-                    .any(|x| x.kind == Kind::NotDocument && x.s < d.e && d.s < x.e);
-                if inside_longer || excluded {
                     continue;
                 }
                 limit = limit.max(d.e + self.window);
@@ -257,41 +317,5 @@ impl Language {
                 return false;
             }
         }
-    }
-
-    /// A negation governs the request that begins at token `first` (cue or verb) with its verb
-    /// at token `verb`.
-    fn negated(&self, toks: &[Tok], m: &[Match], first: usize, verb: usize) -> bool {
-        m.iter().any(|n| {
-            if !matches!(n.kind, Kind::Negation | Kind::StrongNegation) || n.e > verb {
-                return false;
-            }
-            // "don't forget to send": the negation is part of a longer cue.
-            let overridden = m
-                .iter()
-                .any(|c| c.kind == Kind::Cue && c.s <= n.s && c.e >= n.e && c.e - c.s > n.e - n.s);
-            if overridden {
-                return false;
-            }
-            // Distance from the end of the negation to the request (its cue when it has one).
-            let anchor = if n.e <= first { first } else { verb };
-            if anchor - n.e > self.negation_window {
-                return false;
-            }
-            let contrast = m
-                .iter()
-                .any(|c| c.kind == Kind::Contrast && c.s >= n.e && c.e <= verb);
-            if contrast {
-                return false;
-            }
-            if n.kind == Kind::Negation
-                && toks
-                    .get(n.e..=verb)
-                    .is_some_and(|between| between.iter().any(Tok::breaks_clause))
-            {
-                return false;
-            }
-            true
-        })
     }
 }
