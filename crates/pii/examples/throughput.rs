@@ -85,7 +85,7 @@ fn main() {
         println!("{name}: {:.1} MB, {} matches", n as f64 / 1e6, out.len());
         println!("  scanner            {scan:>9.0} MB/s");
         println!(
-            "  memchr(0) baseline {mem:>9.0} MB/s   (scanner = {:.2}x)",
+            "  memchr(0) baseline {mem:>9.0} MB/s   (scanner = {:.4}x of baseline)",
             scan / mem
         );
         println!(

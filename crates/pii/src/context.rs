@@ -464,14 +464,9 @@ fn ascii_segment(
     let word = |i: usize| &seg[words[i].0..words[i].1];
     list.iter().any(|phrase| {
         (0..n).any(|i| {
-            let mut j = i;
-            for p in phrase.split(' ') {
-                if j >= n || !ascii_word_eq(word(j), p.as_bytes()) {
-                    return false;
-                }
-                j += 1;
-            }
-            true
+            (i..)
+                .zip(phrase.split(' '))
+                .all(|(j, p)| j < n && ascii_word_eq(word(j), p.as_bytes()))
         })
     })
 }

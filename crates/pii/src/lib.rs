@@ -22,8 +22,10 @@
 //! # Layout
 //!
 //! - `kind`: [`Kind`] and [`Confidence`], names and labels.
-//! - `scan`: candidate finding — a SWAR skip loop to the next digit or `@`,
-//!   bounded per-kind pattern readers, choice among overlapping candidates.
+//! - `scan`: candidate finding — a vectorisable skip loop to the next digit or
+//!   `@`, cheap shape gates that send each token only to the readers it can
+//!   fit, bounded per-kind pattern readers, choice among overlapping
+//!   candidates.
 //! - `context`: whole-word, case-insensitive context words (English, Spanish)
 //!   in a window around a candidate.
 //! - `mask`: masked evidence for reports ([`mask()`]).

@@ -1,7 +1,8 @@
-//! Candidate finding: a SWAR skip loop jumps to the next ASCII digit or `@`,
-//! then each kind's pattern reader looks at the token there (bounded in length,
-//! so the whole scan is linear), validators decide, and context words adjust
-//! the confidence. Matches come out sorted and non-overlapping because the
+//! Candidate finding: a skip loop (32-byte blocks the compiler vectorises,
+//! then SWAR words) jumps to the next ASCII digit or `@`; shape gates send
+//! the token there only to the readers it can fit; each reader looks at it
+//! (bounded in length, so the whole scan is linear), validators decide, and
+//! context words adjust the confidence. Matches come out sorted and non-overlapping because the
 //! loop only moves forward and never starts a candidate before the end of the
 //! previous match.
 
