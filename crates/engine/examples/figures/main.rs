@@ -240,13 +240,45 @@ fn hostile() {
     let head = "From: a@example.com\r\nTo: b@gmail.com\r\nSubject: x\r\n";
     for mb in [1usize, 4] {
         let n = mb * 1_000_000;
-        cases.push((format!("{mb} MB line of digits"), format!("{head}\r\n{}\r\n", "4".repeat(n)).into_bytes()));
-        cases.push((format!("{mb} MB line of '@'"), format!("{head}\r\n{}\r\n", "@".repeat(n)).into_bytes()));
-        cases.push((format!("{mb} MB of 'a@b.c ' tokens"), format!("{head}\r\n{}\r\n", "a@b.co ".repeat(n / 7)).into_bytes()));
-        cases.push((format!("{mb} MB of 'please send your passport '"), format!("{head}\r\n{}\r\n", "please send your passport ".repeat(n / 26)).into_bytes()));
-        cases.push((format!("{mb} MB of '<b>' tags (HTML)"), format!("{head}Content-Type: text/html\r\n\r\n{}\r\n", "<b>".repeat(n / 3)).into_bytes()));
-        let to: Vec<String> = (0..mb * 20_000).map(|i| format!("c{i}@d{i}.example")).collect();
-        cases.push((format!("{} recipients in To ({:.1} MB)", to.len(), to.join(", ").len() as f64 / 1e6), format!("From: a@example.com\r\nTo: {}\r\n\r\nhi\r\n", to.join(", ")).into_bytes()));
+        cases.push((
+            format!("{mb} MB line of digits"),
+            format!("{head}\r\n{}\r\n", "4".repeat(n)).into_bytes(),
+        ));
+        cases.push((
+            format!("{mb} MB line of '@'"),
+            format!("{head}\r\n{}\r\n", "@".repeat(n)).into_bytes(),
+        ));
+        cases.push((
+            format!("{mb} MB of 'a@b.c ' tokens"),
+            format!("{head}\r\n{}\r\n", "a@b.co ".repeat(n / 7)).into_bytes(),
+        ));
+        cases.push((
+            format!("{mb} MB of 'please send your passport '"),
+            format!(
+                "{head}\r\n{}\r\n",
+                "please send your passport ".repeat(n / 26)
+            )
+            .into_bytes(),
+        ));
+        cases.push((
+            format!("{mb} MB of '<b>' tags (HTML)"),
+            format!(
+                "{head}Content-Type: text/html\r\n\r\n{}\r\n",
+                "<b>".repeat(n / 3)
+            )
+            .into_bytes(),
+        ));
+        let to: Vec<String> = (0..mb * 20_000)
+            .map(|i| format!("c{i}@d{i}.example"))
+            .collect();
+        cases.push((
+            format!(
+                "{} recipients in To ({:.1} MB)",
+                to.len(),
+                to.join(", ").len() as f64 / 1e6
+            ),
+            format!("From: a@example.com\r\nTo: {}\r\n\r\nhi\r\n", to.join(", ")).into_bytes(),
+        ));
         let mut h = String::from(head);
         for i in 0..mb * 25_000 {
             h.push_str(&format!("X-Filler-{i}: value {i}\r\n"));
@@ -256,15 +288,23 @@ fn hostile() {
         let depth = mb * 1000;
         let mut d = String::from(head);
         for i in 0..depth {
-            d.push_str(&format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"));
+            d.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
         }
         d.push_str("Content-Type: text/plain\r\n\r\nhello\r\n");
         cases.push((format!("{depth} nested multiparts"), d.into_bytes()));
     }
-    println!("hostile inputs (check time; each case should scale about linearly from 1 MB to 4 MB):");
+    println!(
+        "hostile inputs (check time; each case should scale about linearly from 1 MB to 4 MB):"
+    );
     for (name, raw) in &cases {
         let start = Instant::now();
         let v = engine.check(raw, &Envelope::default());
-        println!("  {name:<44} {:>8.1} ms  {} findings", start.elapsed().as_secs_f64() * 1e3, v.findings.len());
+        println!(
+            "  {name:<44} {:>8.1} ms  {} findings",
+            start.elapsed().as_secs_f64() * 1e3,
+            v.findings.len()
+        );
     }
 }

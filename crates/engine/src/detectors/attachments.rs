@@ -250,7 +250,10 @@ fn problems(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             _ => continue,
         };
         let top = a.path.split('/').next().unwrap_or("").to_string();
-        if let Some(entry) = seen.iter_mut().find(|(i, k, t, _)| *i == id && *k == kind && *t == top) {
+        if let Some(entry) = seen
+            .iter_mut()
+            .find(|(i, k, t, _)| *i == id && *k == kind && *t == top)
+        {
             let index = entry.3;
             out[index].count += 1;
             continue;
