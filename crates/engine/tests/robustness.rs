@@ -168,3 +168,35 @@ fn empty_and_tiny_inputs() {
         assert_eq!(v.size, raw.len());
     }
 }
+
+#[test]
+fn forwarded_messages_are_opened_at_any_depth_within_the_limit() {
+    // Six levels of message/rfc822, the request only in the innermost one.
+    let mut inner = String::from(
+        "From: care@example.com\r\nTo: x@gmail.com\r\nSubject: verify\r\n\r\nPlease reply with a copy of your passport.\r\n",
+    );
+    for i in 0..6 {
+        inner = format!(
+            "From: fwd{i}@example.com\r\nTo: x@gmail.com\r\nSubject: Fwd {i}\r\nContent-Type: multipart/mixed; boundary=\"f{i}\"\r\n\r\n--f{i}\r\nContent-Type: text/plain\r\n\r\nsee below\r\n--f{i}\r\nContent-Type: message/rfc822\r\n\r\n{inner}\r\n--f{i}--\r\n"
+        );
+    }
+    let found = ids(inner.as_bytes());
+    assert!(
+        found
+            .iter()
+            .any(|(id, k)| *id == "content.solicits_sensitive" && k.as_deref() == Some("passport")),
+        "{found:?}"
+    );
+    // Beyond the depth limit it is reported, not silently skipped.
+    let mut deep = String::from("From: a@example.com\r\nTo: x@gmail.com\r\n\r\nhello\r\n");
+    for i in 0..30 {
+        deep = format!(
+            "From: f{i}@example.com\r\nTo: x@gmail.com\r\nContent-Type: message/rfc822\r\n\r\n{deep}"
+        );
+    }
+    let found = ids(deep.as_bytes());
+    assert!(
+        found.iter().any(|(_, k)| k.as_deref() == Some("too_deep")),
+        "{found:?}"
+    );
+}

@@ -385,7 +385,7 @@ impl<'a> Walker<'a> {
             | PartType::Html(_)
             | PartType::Binary(_)
             | PartType::InlineBinary(_) => {
-                self.attachment(part, path, name, content_type);
+                self.attachment(part, path, name, content_type, depth);
             }
         }
     }
@@ -396,8 +396,25 @@ impl<'a> Walker<'a> {
         path: &str,
         name: Option<String>,
         content_type: String,
+        depth: usize,
     ) {
         let bytes = part.contents();
+        let rfc822 = content_type == "message/rfc822" || content_type == "message/global";
+        if rfc822 || extract::sniff(bytes, name.as_deref(), Some(&content_type)) == FileKind::Email
+        {
+            // A forwarded message mail-parser left unopened (it opens three levels): open it
+            // here, within our own depth limit.
+            if depth < self.limits.max_mime_depth
+                && let Ok(Some(nested)) = extract::contain(|| parser().parse(bytes))
+                && has_credible_header(&nested)
+            {
+                if let Some(subject) = nested.subject() {
+                    self.push_text(path, Origin::NestedSubject, subject);
+                }
+                self.walk_message(&nested, path, depth + 1);
+                return;
+            }
+        }
         let mut ex = extract::extract(
             bytes,
             name.as_deref(),
@@ -431,8 +448,7 @@ impl<'a> Walker<'a> {
             };
             self.anomaly(kind, &p_path, p.detail.clone());
         }
-        if ex.kind == FileKind::Email {
-            // A message/rfc822 attachment that mail-parser did not open (too deep): say so.
+        if ex.kind == FileKind::Email && depth >= self.limits.max_mime_depth {
             self.anomaly(
                 AnomalyKind::TooDeep,
                 path,
