@@ -6,18 +6,69 @@ use crate::finding::{Finding, Location, Severity};
 use crate::party::{
     CONSUMER_PROVIDERS, WELL_KNOWN_DOMAINS, domain_of, domain_within, mask_address,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::OnceLock;
 
 pub const ID: &str = "recipients.lookalike";
 
+/// The built-in domains, indexed once: a set for exact and parent-domain checks, and lists by
+/// length for the one-edit comparison (a near miss differs in length by at most one).
+struct Index {
+    set: HashSet<&'static str>,
+    by_len: HashMap<usize, Vec<&'static str>>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut set = HashSet::new();
+        let mut by_len: HashMap<usize, Vec<&'static str>> = HashMap::new();
+        for &d in CONSUMER_PROVIDERS.iter().chain(WELL_KNOWN_DOMAINS) {
+            set.insert(d);
+            by_len.entry(d.chars().count()).or_default().push(d);
+        }
+        Index { set, by_len }
+    })
+}
+
+/// Is `domain` (or a parent domain of it) one of the built-in or configured domains?
+fn is_known(domain: &str, configured: &[&str]) -> bool {
+    let idx = index();
+    let mut rest = domain;
+    loop {
+        if idx.set.contains(rest) {
+            return true;
+        }
+        match rest.split_once('.') {
+            Some((_, parent)) if parent.contains('.') => rest = parent,
+            _ => break,
+        }
+    }
+    configured.iter().any(|k| domain_within(domain, k))
+}
+
+/// The candidates a near miss of `domain` could be: built-in domains of length ±1, and the
+/// configured ones.
+fn candidates<'a>(domain: &str, configured: &[&'a str]) -> Vec<&'a str> {
+    let idx = index();
+    let n = domain.chars().count();
+    let mut out: Vec<&'a str> = Vec::new();
+    for len in [n.saturating_sub(1), n, n + 1] {
+        if let Some(v) = idx.by_len.get(&len) {
+            out.extend(v.iter().copied());
+        }
+    }
+    out.extend(configured.iter().copied());
+    out
+}
+
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let s = ctx.settings;
-    let known: Vec<&str> = CONSUMER_PROVIDERS
+    let configured: Vec<&str> = s
+        .org_domains
         .iter()
-        .chain(WELL_KNOWN_DOMAINS)
-        .copied()
-        .chain(s.org_domains.iter().map(String::as_str))
-        .chain(s.partner_domains.iter().map(String::as_str))
+        .chain(&s.partner_domains)
+        .map(String::as_str)
         .collect();
 
     let mut seen = BTreeSet::new();
@@ -41,9 +92,18 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
         if !seen.insert(domain.to_string()) {
             continue;
         }
-        if known.iter().any(|k| domain_within(domain, k)) {
+        if is_known(domain, &configured) {
             continue;
         }
+        // Confusables can change the length (rn → m), so fold first and look for an exact hit.
+        let folded = fold_confusables(domain);
+        let known = if folded != domain {
+            let mut k = candidates(domain, &configured);
+            k.extend(candidates(&folded, &[]));
+            k
+        } else {
+            candidates(domain, &configured)
+        };
         if let Some((target, how)) = near_miss(domain, &known) {
             let own = s.org_domains.iter().any(|o| o == target);
             let location = if header == "envelope" {
