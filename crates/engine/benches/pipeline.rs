@@ -7,37 +7,36 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use doublecheck_engine::{Engine, Envelope, Policy};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 #[path = "../examples/figures/big_message.rs"]
 mod big_message;
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    v.sort();
-    for p in v {
-        if p.is_dir() {
-            files(&p, out);
-        } else if p.is_file() && !p.to_string_lossy().contains("header-vectors") {
-            out.push(p);
-        }
-    }
-}
+#[path = "../tests/support/corpus.rs"]
+mod corpus_files;
 
 fn messages() -> Vec<Vec<u8>> {
-    let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut paths = Vec::new();
-    files(&base.join("../../../shared/corpus"), &mut paths);
-    if paths.is_empty() {
-        eprintln!("../shared/corpus not found: benchmarking the golden corpus instead");
-        files(&base.join("../../tests/golden"), &mut paths);
-        paths.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+    if let Some(dir) = corpus_files::corpus_dir() {
+        return corpus_files::messages(&dir)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect();
     }
-    paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+    eprintln!("../shared/corpus not found: benchmarking the golden corpus instead");
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden");
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(golden) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "eml")
+                && let Ok(b) = std::fs::read(&p)
+            {
+                out.push(b);
+            }
+        }
+    }
+    out
 }
 
 fn corpus(c: &mut Criterion) {

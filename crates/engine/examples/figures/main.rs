@@ -81,29 +81,17 @@ fn main() {
     }
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    v.sort();
-    for p in v {
-        if p.is_dir() {
-            files(&p, out);
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-}
+#[path = "../../tests/support/corpus.rs"]
+mod corpus_files;
 
 fn corpus(dir: Option<PathBuf>) -> Vec<Vec<u8>> {
-    let dir =
-        dir.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"));
-    let mut paths = Vec::new();
-    files(&dir, &mut paths);
-    // The header-parser vectors are header fragments, not messages.
-    paths.retain(|p| !p.to_string_lossy().contains("header-vectors"));
-    paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+    let Some(dir) = dir.or_else(corpus_files::corpus_dir) else {
+        return Vec::new();
+    };
+    corpus_files::messages(&dir)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
 }
 
 /// Run `f` over all messages repeatedly for at least `min`, return messages per second.
