@@ -379,7 +379,9 @@ impl Session {
                 Err(e) => return Err(self.fail(e)),
             };
             if self.pending.is_some() {
-                return Err(self.fail(ProtocolError::AnswerPending { command: cmd.name() }));
+                return Err(self.fail(ProtocolError::AnswerPending {
+                    command: cmd.name(),
+                }));
             }
             if let Err(e) = self.handle(cmd, &mut events) {
                 return Err(self.fail(e));
@@ -552,12 +554,12 @@ impl Session {
         if !self.wants_reply(no_reply) {
             return;
         }
-        if let (Some(limit), false) = (self.msg.limit, self.msg.limit_reported) {
-            if self.phase != Phase::Connected {
-                self.pending = Some(Pending::MidMessage);
-                events.push(Event::Limit(limit));
-                return;
-            }
+        if let (Some(limit), false) = (self.msg.limit, self.msg.limit_reported)
+            && self.phase != Phase::Connected
+        {
+            self.pending = Some(Pending::MidMessage);
+            events.push(Event::Limit(limit));
+            return;
         }
         push_reply(events, &Response::Continue);
     }
@@ -909,10 +911,9 @@ fn reply_text(code: u16, enhanced: &str, text: &str) -> Result<Vec<u8>, AnswerEr
     if !enhanced.is_empty() {
         let parts: Vec<&str> = enhanced.split('.').collect();
         let digits_ok = parts.len() == 3
-            && parts
-                .iter()
-                .zip([1usize, 3, 3])
-                .all(|(p, max)| !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit()));
+            && parts.iter().zip([1usize, 3, 3]).all(|(p, max)| {
+                !p.is_empty() && p.len() <= max && p.bytes().all(|b| b.is_ascii_digit())
+            });
         if !digits_ok {
             return Err(AnswerError::InvalidReply(
                 "the enhanced code must look like 5.7.1",
@@ -935,11 +936,7 @@ fn reply_text(code: u16, enhanced: &str, text: &str) -> Result<Vec<u8>, AnswerEr
 }
 
 fn check_header_name(name: &str) -> Result<(), AnswerError> {
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| (33..=126).contains(&b) && b != b':')
-    {
+    if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
         return Err(AnswerError::InvalidHeader(
             "a header name must be printable ASCII without ':' or spaces",
         ));

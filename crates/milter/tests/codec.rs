@@ -326,7 +326,10 @@ fn malformed_commands_are_typed_errors() {
         reason(malformed(b'C', b"host\0Uextra")),
         ("CONNECT", "bytes follow the last field")
     );
-    assert_eq!(reason(malformed(b'H', b"")), ("HELO", "a string is missing"));
+    assert_eq!(
+        reason(malformed(b'H', b"")),
+        ("HELO", "a string is missing")
+    );
     assert_eq!(
         reason(malformed(b'H', b"a\0b\0")),
         ("HELO", "bytes follow the last field")
@@ -365,7 +368,8 @@ fn malformed_commands_are_typed_errors() {
 
 #[test]
 fn malformed_responses_are_typed_errors() {
-    let bad = |code: u8, data: &[u8]| Response::decode(&Frame::new(code, data.to_vec())).unwrap_err();
+    let bad =
+        |code: u8, data: &[u8]| Response::decode(&Frame::new(code, data.to_vec())).unwrap_err();
     assert_eq!(
         reason(bad(b'O', b"\0\0\0\x06")),
         ("OPTNEG reply", "it is shorter than 12 bytes")
