@@ -1031,7 +1031,20 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
                 && b[s - 1] == b' '
                 && b[s - 2].is_ascii_uppercase()
                 && b[s - 3].is_ascii_uppercase());
-        if s == t && e - s < 7 && !cont && !prefixed {
+        if s == t && e - s < 7 && !prefixed && (!cont || short_number_alone(plan, b, s, e, lo)) {
+            i = e;
+            continue;
+        }
+        // Every candidate starting at `s` needs a clean byte before it; the
+        // only ones that start earlier are a phone after `+` and an MRZ line
+        // (44 long or next to `<` fill). Month-first dates and spaced NINOs
+        // need a space before `s`, which is clean.
+        if s > 0
+            && CLASS[usize::from(b[s - 1])] & BAD_BEFORE != 0
+            && b[s - 1] != b'+'
+            && e - s != 44
+            && b.get(e) != Some(&b'<')
+        {
             i = e;
             continue;
         }
@@ -1042,7 +1055,7 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             continue;
         }
         cands.clear();
-        collect(plan, b, s, t, e, lo, &mut cands);
+        collect(plan, b, (s, t, e, lo), &mut cands);
         let mut best: Option<(Cand, Confidence)> = None;
         for c in cands.iter() {
             if !plan.on(c.kind) || c.start < lo || c.end <= c.start || c.end > b.len() {
@@ -1082,6 +1095,38 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
     }
 }
 
+/// Whether no reader can accept the stand-alone token `b[s..e]` of fewer than
+/// 7 bytes with no prefix before it (`+`, `(`, `<`, two capitals): a run of
+/// digits is only read further when a digit follows its separator, a phone
+/// number may continue after it, or (one or two digits) a month name is next
+/// to it. This is the union of the gates in [`collect`] for such a token.
+#[inline(always)]
+fn short_number_alone(plan: &Plan, b: &[u8], s: usize, e: usize, lo: usize) -> bool {
+    let d0 = e - s;
+    if !b[s..e].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    if b.get(e) == Some(&b'<') || b.get(e + 1).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    if plan.on(Kind::Phone) && phone_may_start(b, s, d0, lo) && phone_continues(b, e) {
+        return false;
+    }
+    if d0 <= 2 && plan.on(Kind::DateOfBirth) {
+        let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
+        let month_first = s >= lo + 4
+            && b[s - 1] == b' '
+            && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)));
+        let day_first = e < b.len()
+            && matches!(b[e], b' ' | b'-' | b'.')
+            && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
+        if month_first || day_first {
+            return false;
+        }
+    }
+    true
+}
+
 /// A digit follows `b[p]` after up to three phone separator bytes.
 fn phone_continues(b: &[u8], p: usize) -> bool {
     let mut r = p;
@@ -1109,8 +1154,14 @@ fn phone_may_start(b: &[u8], s: usize, d0: usize, lo: usize) -> bool {
 /// Runs only the readers whose shape can fit the token at `s..e` (first digit
 /// at `t`): every gate below is a necessary condition of the reader it guards,
 /// so skipping never loses a match.
-fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: &mut Vec<Cand>) {
+fn collect(
+    plan: &Plan,
+    b: &[u8],
+    (s, t, e, lo): (usize, usize, usize, usize),
+    out: &mut Vec<Cand>,
+) {
     let lead = t - s;
+    let dates = plan.on(Kind::DateOfBirth);
     let passports = plan.on(Kind::UsPassport) || plan.on(Kind::UkPassport);
     let near_fill = (e < b.len() && b[e] == b'<') || (s > 0 && b[s - 1] == b'<');
     if passports && (near_fill || e - s == 44) {
@@ -1152,35 +1203,39 @@ fn collect(plan: &Plan, b: &[u8], s: usize, t: usize, e: usize, lo: usize, out: 
             {
                 read_phone(b, s, lo, out);
             }
-            if plan.on(Kind::DateOfBirth) {
-                if d0 != 3 && d0 <= 4 && matches!(nb, b'/' | b'-' | b'.') && sep_digit && {
-                    // Three groups with the same separator.
-                    let mut q = e + 1;
-                    while q < b.len() && q - e <= 5 && b[q].is_ascii_digit() {
-                        q += 1;
+            if dates {
+                let numeric =
+                    d0 != 3 && d0 <= 4 && matches!(nb, b'/' | b'-' | b'.') && sep_digit && {
+                        // Three groups with the same separator.
+                        let mut q = e + 1;
+                        while q < b.len() && q - e <= 5 && b[q].is_ascii_digit() {
+                            q += 1;
+                        }
+                        b.get(q) == Some(&nb) && b.get(q + 1).is_some_and(u8::is_ascii_digit)
+                    };
+                // A month name (maybe abbreviated with a dot) and one or two
+                // spaces before the day.
+                let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
+                let month_first = d0 <= 2
+                    && s >= lo + 4
+                    && b[s - 1] == b' '
+                    && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)));
+                let day_first = d0 <= 2
+                    && matches!(nb, b' ' | b'-' | b'.')
+                    && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
+                {
+                    if numeric {
+                        read_dob_numeric(b, s, out);
                     }
-                    b.get(q) == Some(&nb) && b.get(q + 1).is_some_and(u8::is_ascii_digit)
-                } {
-                    read_dob_numeric(b, s, out);
-                }
-                if d0 <= 2 {
-                    // A month name (maybe abbreviated with a dot) and one
-                    // or two spaces before the day.
-                    let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
-                    if s >= lo + 4
-                        && b[s - 1] == b' '
-                        && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)))
-                    {
+                    if month_first {
                         read_dob_month_first(b, s, e, lo, out);
                     }
-                    if matches!(nb, b' ' | b'-' | b'.')
-                        && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic)
-                    {
+                    if day_first {
                         read_dob_day_first(b, s, e, out);
                     }
                 }
             }
-        } else if len <= 2 && plan.on(Kind::DateOfBirth) {
+        } else if len <= 2 && dates {
             read_dob_month_first(b, s, e, lo, out);
             read_dob_day_first(b, s, e, out);
         }
