@@ -23,6 +23,12 @@
 //!   bytes) or limit breaches that the application answers with an
 //!   [`Action`] through [`Session::answer`].
 //!
+//! Every input is bounded ([`Config::max_frame_len`],
+//! [`Config::max_message_size`], [`Config::max_headers`]); a breach of the
+//! message limits is an [`Event::Limit`] for the application to answer
+//! (usually `552 5.3.4`), any protocol violation a [`ProtocolError`] after
+//! which the connection should be closed.
+//!
 //! # Example
 //!
 //! ```

@@ -44,8 +44,7 @@ fn postfix_optneg() -> Command {
 }
 
 /// The connection up to the first MAIL.
-fn connection_start(leading_space: bool) -> Vec<Command> {
-    let _ = leading_space;
+fn connection_start() -> Vec<Command> {
     vec![
         macros(
             b'C',
@@ -280,7 +279,7 @@ fn postfix_conversation_with_no_reply_steps_in_every_chunking() {
     );
 
     let mut start = vec![postfix_optneg()];
-    start.extend(connection_start(true));
+    start.extend(connection_start());
     start.extend(first_message(true));
     let segments = [
         encode(&start),
@@ -368,7 +367,7 @@ fn conversation_with_a_reply_to_every_step_in_every_chunking() {
     expected.extend(wire(b'q', b"held: recipients exposed\0"));
     expected.extend(&c);
     let mut start = vec![offer];
-    start.extend(connection_start(false));
+    start.extend(connection_start());
     start.extend(first_message(false));
     let mut second_expected = Vec::new();
     // MAIL, RCPT, DATA, HEADER, EOH, BODY, then the answer.
@@ -436,7 +435,7 @@ fn conversation_with_a_reply_to_every_step_in_every_chunking() {
 fn abort_resets_the_message_and_keeps_the_connection() {
     let mut session = Session::new(Config::default());
     let mut cmds = vec![postfix_optneg()];
-    cmds.extend(connection_start(true));
+    cmds.extend(connection_start());
     let mut msg = first_message(true);
     msg.truncate(12); // through a few headers
     cmds.extend(msg);
@@ -459,7 +458,7 @@ fn abort_resets_the_message_and_keeps_the_connection() {
 fn quit_nc_starts_a_new_smtp_session_on_the_same_connection() {
     let mut session = Session::new(Config::default());
     let mut cmds = vec![postfix_optneg()];
-    cmds.extend(connection_start(true));
+    cmds.extend(connection_start());
     cmds.push(Command::QuitNewConnection);
     cmds.push(Command::Connect {
         hostname: b"other.example".to_vec(),
