@@ -42,54 +42,82 @@ fn printable(c: char) -> bool {
     !c.is_control() || c == '\t'
 }
 
+/// Is this byte, read as Windows-1252, printable text?
+fn printable_byte(b: u8) -> bool {
+    (b >= 0x20 || b == b'\t') && printable(windows_1252(b))
+}
+
+/// Is this UTF-16 unit a printable character worth keeping? Plain ASCII pairs ("ab" read as one
+/// unit) would duplicate the single-byte pass, so UTF-16 text must be Latin-1 or other real code
+/// points below U+3000; surrogates end a run.
+fn printable_unit(u: u16) -> bool {
+    (0x20..0x3000).contains(&u)
+        && !(0xD800..0xE000).contains(&u)
+        && printable(char::from_u32(u32::from(u)).unwrap_or('\0'))
+}
+
 /// Appends the runs of printable text found in `bytes`, one per line: first
-/// single-byte runs, then UTF-16LE runs (at both byte alignments).
+/// single-byte runs, then UTF-16LE runs (at both byte alignments). Runs are
+/// found by index and converted only when long enough, so binary data costs
+/// one table look-up per byte.
 pub(crate) fn strings(bytes: &[u8], sink: &mut TextSink) {
-    let mut run = String::new();
-    let mut count = 0usize;
-    let flush = |run: &mut String, count: &mut usize, sink: &mut TextSink| {
-        if *count >= MIN_RUN {
-            sink.push_str(run.trim());
+    let mut table = [false; 256];
+    for (b, slot) in table.iter_mut().enumerate() {
+        *slot = printable_byte(b as u8);
+    }
+    let mut start = 0usize;
+    let emit_bytes = |run: &[u8], sink: &mut TextSink| {
+        if run.len() >= MIN_RUN {
+            let text: String = run.iter().map(|&b| windows_1252(b)).collect();
+            sink.push_str(text.trim());
             sink.push('\n');
         }
-        run.clear();
-        *count = 0;
     };
-    for &b in bytes {
-        if sink.full() {
-            return;
-        }
-        let c = windows_1252(b);
-        if (b >= 0x20 || b == b'\t') && printable(c) {
-            run.push(c);
-            count += 1;
-        } else {
-            flush(&mut run, &mut count, sink);
+    for (i, &b) in bytes.iter().enumerate() {
+        if !table[b as usize] {
+            if i > start {
+                emit_bytes(&bytes[start..i], sink);
+                if sink.full() {
+                    return;
+                }
+            }
+            start = i + 1;
         }
     }
-    flush(&mut run, &mut count, sink);
+    if start < bytes.len() {
+        emit_bytes(&bytes[start..], sink);
+    }
     for align in 0..2 {
-        let units = bytes
+        let units: Vec<u16> = bytes
             .get(align..)
             .unwrap_or(&[])
             .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]));
-        for r in char::decode_utf16(units) {
-            if sink.full() {
-                return;
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let emit_units = |run: &[u16], sink: &mut TextSink| {
+            if run.len() >= MIN_RUN {
+                let text: String = char::decode_utf16(run.iter().copied())
+                    .map(|r| r.unwrap_or('\u{FFFD}'))
+                    .collect();
+                sink.push_str(text.trim());
+                sink.push('\n');
             }
-            match r {
-                // Plain ASCII pairs ("ab" read as one unit) would duplicate
-                // the single-byte pass: UTF-16 text must contain Latin-1
-                // or other real code points.
-                Ok(c) if (c as u32) >= 0x20 && (c as u32) < 0x3000 && printable(c) => {
-                    run.push(c);
-                    count += 1;
+        };
+        let mut start = 0usize;
+        for (i, &u) in units.iter().enumerate() {
+            if !printable_unit(u) {
+                if i > start {
+                    emit_units(&units[start..i], sink);
+                    if sink.full() {
+                        return;
+                    }
                 }
-                _ => flush(&mut run, &mut count, sink),
+                start = i + 1;
             }
         }
-        flush(&mut run, &mut count, sink);
+        if start < units.len() {
+            emit_units(&units[start..], sink);
+        }
     }
 }
 
