@@ -1,0 +1,65 @@
+//! Durable storage for the doublecheck gate: messages held for review, the delivery records
+//! that make `explode` idempotent, and an append-only, hash-chained audit log.
+//!
+//! One code path over sqlx's `Any` driver: SQLite by default (a file under the data
+//! directory), PostgreSQL when the URL starts with `postgres://` (several gate instances share
+//! one database). Migrations for both live under `migrations/{sqlite,postgres}` and are applied
+//! by [`Store::open`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), doublecheck_store::StoreError> {
+//! use doublecheck_store::{Decision, NewHold, Store};
+//! let store = Store::open("sqlite://doublecheck-data/doublecheck.db").await?;
+//! let hold = store
+//!     .create_hold(NewHold {
+//!         raw: b"Subject: hi\r\n\r\nbody\r\n".to_vec(),
+//!         mail_from: "agent@example.com".into(),
+//!         rcpt_to: vec!["a@example.net".into(), "b@example.org".into()],
+//!         verdict_json: "{}".into(),
+//!         reason: "recipients can see each other".into(),
+//!         sender: Some("agent@example.com".into()),
+//!         queue_id: None,
+//!     })
+//!     .await?; // durable now: the gate may answer 250
+//! store.decide_hold(&hold.id, Decision::Release, "reviewer@example.com", None).await?;
+//! assert!(store.audit_verify().await?.is_ok());
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! - `holds`: one row per held message — id (`hold_` + 16 base32 characters), status
+//!   (`held` → `released` | `rejected`, decided once), creation time (unix ms), envelope
+//!   (`mail_from`, recipients as a JSON array and their count), the sending user, the MTA queue
+//!   id, the reason, the verdict JSON, the raw message with its size and SHA-256, and who decided,
+//!   when, and why.
+//! - `deliveries`: primary key (`message_key`, `recipient`), status `pending` → `delivered`,
+//!   attempts, claim and delivery times. A retried explode skips the copies marked delivered.
+//! - `audit_log`: `seq` (1, 2, 3 …), time, actor, action, subject, details JSON, `prev_hash` and
+//!   `hash` = SHA-256 over the previous hash and the length-prefixed fields. Triggers refuse
+//!   updates and deletes.
+//! - `audit_head`: one row with the last `seq` and `hash`. Every append first updates it, inside
+//!   the same transaction as the change it records: that serializes appenders across connections
+//!   and gate instances (a row lock on PostgreSQL; `BEGIN IMMEDIATE` holds SQLite's write lock),
+//!   so the chain never forks, and [`Store::audit_verify`] notices a cut-off tail.
+//!
+//! Times are stored as unix milliseconds (`BIGINT`) and shown as RFC 3339 UTC. SQLite runs in WAL
+//! mode with `synchronous = FULL` and a 10 s busy timeout, so a committed hold survives a crash.
+//!
+//! Errors: [`StoreError::Unavailable`] means the database cannot be reached or is busy — the gate
+//! answers with a temporary failure and the client retries.
+
+mod chain;
+mod error;
+mod model;
+mod store;
+mod time;
+
+pub use chain::{GENESIS_HASH, entry_hash, sha256_hex};
+pub use error::StoreError;
+pub use model::{
+    AuditEntry, AuditReport, Backend, Decision, Delivery, Hold, HoldFilter, HoldStatus,
+    HoldSummary, NewHold,
+};
+pub use store::{DEFAULT_MAX_MESSAGE_BYTES, GATE_ACTOR, Store, StoreOptions};
+pub use time::rfc3339;
