@@ -435,13 +435,57 @@ async fn concurrent_appends(a: Store, b: Store) {
     }
 }
 
+/// Two reviewers on two gate instances release the same hold at once: exactly one decision
+/// lands, the other is a conflict, and the chain still verifies.
+async fn racing_decisions(a: Store, b: Store) {
+    let before = match a.audit_verify().await.unwrap() {
+        AuditReport::Ok { entries, .. } => entries,
+        broken => panic!("{broken:?}"),
+    };
+    let h = a
+        .create_hold(new_hold("agent@example.com", &["ann@example.net"]))
+        .await
+        .unwrap();
+    let (ra, rb) = tokio::join!(
+        {
+            let (a, id) = (a.clone(), h.id.clone());
+            tokio::spawn(async move {
+                a.decide_hold(&id, Decision::Release, "r1@example.com", None)
+                    .await
+            })
+        },
+        {
+            let (b, id) = (b.clone(), h.id.clone());
+            tokio::spawn(async move {
+                b.decide_hold(&id, Decision::Reject, "r2@example.com", None)
+                    .await
+            })
+        }
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let oks = [ra.is_ok(), rb.is_ok()].iter().filter(|x| **x).count();
+    assert_eq!(oks, 1, "{ra:?} {rb:?}");
+    assert!(
+        matches!(ra, Err(StoreError::Conflict(_))) || matches!(rb, Err(StoreError::Conflict(_)))
+    );
+    let stored = b.get_hold(&h.id).await.unwrap().unwrap();
+    let winner = ra.or(rb).unwrap();
+    assert_eq!(stored.status, winner.status);
+    assert_eq!(stored.decided_by, winner.decided_by);
+    match b.audit_verify().await.unwrap() {
+        AuditReport::Ok { entries, .. } => assert_eq!(entries, before + 2),
+        broken => panic!("{broken:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_audit_appends_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(&dir);
     let a = Store::open(&url).await.unwrap();
     let b = Store::open(&url).await.unwrap();
-    concurrent_appends(a, b).await;
+    concurrent_appends(a.clone(), b.clone()).await;
+    racing_decisions(a, b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,6 +496,7 @@ async fn concurrent_audit_appends_on_postgres() {
     let a = Store::open(&pg.url).await.unwrap();
     let b = Store::open(&pg.url).await.unwrap();
     concurrent_appends(a.clone(), b.clone()).await;
+    racing_decisions(a.clone(), b.clone()).await;
     a.close().await;
     b.close().await;
     pg.drop().await;
