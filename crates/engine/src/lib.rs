@@ -13,6 +13,7 @@
 //! - [`detectors`]: one module per detector; each turns a parsed message into [`Finding`]s.
 //! - [`policy`]: the TOML policy (rules, groups, settings, audit mode) → a decision.
 //! - [`verdict`]: the verdict and the [`Plan`] (deliver, bcc-ify, explode, hold, reject).
+//! - [`rewrite`]: the fixes on raw bytes (bcc-ify, one copy per recipient, added headers).
 //! - [`engine`]: [`Engine::check`], which runs the whole flow.
 //! - [`finding`], [`settings`]: shared types.
 
@@ -23,6 +24,7 @@ pub mod finding;
 pub mod parse;
 pub mod party;
 pub mod policy;
+pub mod rewrite;
 pub mod settings;
 pub mod verdict;
 
