@@ -1,0 +1,246 @@
+//! The gate's configuration file (`doublecheck.toml`): TOML, every key optional, unknown keys
+//! refused, errors as `FILE:LINE:COLUMN: message`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The commented template `doublecheck config init` writes; it parses to the defaults.
+pub const TEMPLATE: &str = include_str!("../doublecheck.example.toml");
+
+/// What to do with a message when doublecheck itself fails (never because of the message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// 451: the MTA keeps the message and retries.
+    Tempfail,
+    /// Fail open: deliver unchecked.
+    Accept,
+    /// Fail closed: 550.
+    Reject,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub policy: Option<PathBuf>,
+    pub on_error: OnError,
+    pub database: DatabaseConfig,
+    pub http: HttpConfig,
+    pub smtp: SmtpConfig,
+    pub milter: MilterConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub upstream: Option<String>,
+    pub max_message_bytes: usize,
+    pub max_recipients: usize,
+    pub max_connections: usize,
+    pub idle_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MilterConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    pub max_message_bytes: usize,
+    pub reinject: Option<String>,
+}
+
+const MAX_MESSAGE: usize = 50 * 1024 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./doublecheck-data"),
+            policy: None,
+            on_error: OnError::Tempfail,
+            database: DatabaseConfig::default(),
+            http: HttpConfig::default(),
+            smtp: SmtpConfig::default(),
+            milter: MilterConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8025)),
+            max_body_bytes: MAX_MESSAGE,
+        }
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 10025)),
+            upstream: None,
+            max_message_bytes: MAX_MESSAGE,
+            max_recipients: 1000,
+            max_connections: 200,
+            idle_timeout_secs: 300,
+        }
+    }
+}
+
+impl Default for MilterConfig {
+    fn default() -> Self {
+        MilterConfig {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8891)),
+            max_message_bytes: MAX_MESSAGE,
+            reinject: None,
+        }
+    }
+}
+
+/// A problem with the configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parse configuration text; `origin` names the file in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start).min(text.len());
+            let before = text.get(..offset).unwrap_or(text);
+            ConfigError::Invalid {
+                path: origin.to_string(),
+                line: before.matches('\n').count() + 1,
+                column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Read and parse a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml(&text, &path.display().to_string())
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::Invalid {
+            path: origin.to_string(),
+            line: 1,
+            column: 1,
+            message,
+        };
+        if self.smtp.max_message_bytes == 0 || self.milter.max_message_bytes == 0 {
+            return Err(bad("max_message_bytes must be at least 1".into()));
+        }
+        if self.smtp.max_recipients == 0 {
+            return Err(bad("smtp.max_recipients must be at least 1".into()));
+        }
+        if self.smtp.max_connections == 0 {
+            return Err(bad("smtp.max_connections must be at least 1".into()));
+        }
+        for (what, v) in [
+            ("smtp.upstream", &self.smtp.upstream),
+            ("milter.reinject", &self.milter.reinject),
+        ] {
+            if let Some(v) = v
+                && v.rsplit_once(':')
+                    .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                return Err(bad(format!("{what} must be HOST:PORT, not {v:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL: the configured one, or SQLite under `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("doublecheck.db").display()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_the_defaults() {
+        let c = Config::from_toml(TEMPLATE, "doublecheck.example.toml").expect("template parses");
+        assert_eq!(c, Config::default());
+        assert_eq!(
+            Config::from_toml("", "empty.toml").expect("empty is fine"),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let e = Config::from_toml(
+            "[smtp]\nlisten = \"127.0.0.1:25\"\nmax_recipient = 5\n",
+            "d.toml",
+        )
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("d.toml:3:1:"), "{s}");
+        assert!(s.contains("max_recipient"), "{s}");
+        let e = Config::from_toml("[http]\nlisten = \"not an address\"\n", "d.toml").unwrap_err();
+        assert!(e.to_string().starts_with("d.toml:2:10:"), "{e}");
+        let e = Config::from_toml("on_error = \"maybe\"\n", "d.toml").unwrap_err();
+        assert!(e.to_string().contains("tempfail"), "{e}");
+        let e = Config::from_toml("[smtp]\nupstream = \"nohost\"\n", "d.toml").unwrap_err();
+        assert!(e.to_string().contains("HOST:PORT"), "{e}");
+    }
+
+    #[test]
+    fn database_url_defaults_to_sqlite_in_data_dir() {
+        let c = Config::from_toml("data_dir = \"/var/lib/dc\"\n", "d.toml").expect("valid");
+        assert_eq!(
+            c.database_url(),
+            "sqlite:///var/lib/dc/doublecheck.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! Prometheus metrics: messages and findings counters, check latency histograms per action.
+
+use doublecheck_engine::{InternalError, Verdict};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The process-wide recorder, installed on first use; `/metrics` renders it.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[
+                0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
+            ])
+            .map(|b| b.build_recorder())
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+        let handle = recorder.handle();
+        // Another recorder may already be installed (tests build several apps): keep ours for
+        // rendering either way.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Count one checked message: its action, its findings, and how long the check took.
+pub fn record_check(
+    front_end: &'static str,
+    result: &Result<Verdict, InternalError>,
+    elapsed: Duration,
+) {
+    let _ = handle();
+    match result {
+        Ok(v) => {
+            metrics::counter!("doublecheck_messages_total", "front_end" => front_end, "action" => v.would.as_str()).increment(1);
+            metrics::histogram!("doublecheck_check_seconds", "front_end" => front_end, "action" => v.would.as_str())
+                .record(elapsed.as_secs_f64());
+            for f in &v.findings {
+                metrics::counter!("doublecheck_findings_total", "detector" => f.id, "severity" => f.severity.as_str()).increment(1);
+            }
+        }
+        Err(_) => {
+            metrics::counter!("doublecheck_internal_errors_total", "front_end" => front_end)
+                .increment(1);
+        }
+    }
+}
