@@ -3,10 +3,12 @@
 //! - `check`: run the engine on messages (files, directories, mbox, stdin) and print verdicts.
 //! - `scan`: run only the sensitive-data scanner over plain text.
 //! - `policy check|show`: validate a policy file, or print the built-in one.
+//! - `serve`, `config init`, `holds list|show|release|reject`, `audit verify`: the gate.
 //!
 //! Exit codes: 0 everything allowed, 1 a warning, 2 something held, rewritten or rejected,
 //! 64 usage error, 65 invalid policy or data, 66 input not found, 74 I/O error.
 
+mod gate_cmds;
 mod input;
 mod output;
 
@@ -18,10 +20,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-const EX_USAGE: u8 = 64;
-const EX_DATAERR: u8 = 65;
-const EX_NOINPUT: u8 = 66;
-const EX_IOERR: u8 = 74;
+pub(crate) const EX_USAGE: u8 = 64;
+pub(crate) const EX_DATAERR: u8 = 65;
+pub(crate) const EX_NOINPUT: u8 = 66;
+pub(crate) const EX_IOERR: u8 = 74;
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +50,7 @@ enum ColorWhen {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
@@ -62,6 +64,17 @@ enum Command {
     /// Validate or print a policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the gate: milter, SMTP relay and HTTP API, as configured.
+    Serve(gate_cmds::ServeArgs),
+    /// Write a commented configuration file.
+    #[command(subcommand)]
+    Config(gate_cmds::ConfigCommand),
+    /// List, show, release or reject held messages.
+    #[command(subcommand)]
+    Holds(gate_cmds::HoldsCommand),
+    /// Check the audit log's hash chain.
+    #[command(subcommand)]
+    Audit(gate_cmds::AuditCommand),
 }
 
 #[derive(clap::Args)]
@@ -141,6 +154,10 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Scan(args) => scan(args),
         Command::Policy(PolicyCommand::Check { file }) => policy_check(&file),
+        Command::Serve(args) => gate_cmds::serve(args),
+        Command::Config(cmd) => gate_cmds::config_cmd(cmd),
+        Command::Holds(cmd) => gate_cmds::holds(cmd),
+        Command::Audit(cmd) => gate_cmds::audit(cmd),
         Command::Policy(PolicyCommand::Show) => {
             print!("{}", include_str!("../../engine/src/policy/default.toml"));
             Ok(0)
@@ -169,7 +186,7 @@ impl std::fmt::Display for Fail {
 
 impl std::error::Error for Fail {}
 
-fn fail(code: u8, msg: String) -> anyhow::Error {
+pub(crate) fn fail(code: u8, msg: String) -> anyhow::Error {
     anyhow::Error::new(Fail(code)).context(msg)
 }
 

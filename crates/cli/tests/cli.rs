@@ -333,3 +333,55 @@ fn garbage_input_is_handled() {
     );
     assert!(stdout(&o).contains("message.malformed"), "{}", stdout(&o));
 }
+
+#[test]
+fn config_init_serve_check_and_empty_holds() {
+    let d = tmp("gate");
+    let o = bin()
+        .args(["config", "init"])
+        .current_dir(&d)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(d.join("doublecheck.toml").is_file());
+    // A second init refuses to overwrite.
+    let o = bin()
+        .args(["config", "init"])
+        .current_dir(&d)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(64));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    // serve --check reads ./doublecheck.toml and reports the listeners.
+    let o = bin()
+        .args(["serve", "--check", "--http", "127.0.0.1:18080"])
+        .current_dir(&d)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("configuration OK")
+            && out.contains("127.0.0.1:18080")
+            && out.contains("built-in"),
+        "{out}"
+    );
+    // A broken config file is reported with file:line:column.
+    std::fs::write(d.join("bad.toml"), "[smtp]\nmax_recipient = 3\n").expect("write");
+    let o = bin()
+        .args(["serve", "--check", "--config", "bad.toml"])
+        .current_dir(&d)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(65));
+    assert!(stderr(&o).contains("bad.toml:2:1:"), "{}", stderr(&o));
+    // No data directory yet: holds says how to get one.
+    let o = bin()
+        .args(["holds", "list"])
+        .current_dir(&d)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(66));
+    assert!(stderr(&o).contains("doublecheck serve"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
