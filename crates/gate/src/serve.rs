@@ -77,6 +77,15 @@ pub async fn serve(
                 .await
         });
     }
+    if state.config.milter.enabled {
+        let listener = bind("milter", state.config.milter.listen).await?;
+        tracing::info!(addr = %state.config.milter.listen, "milter listening");
+        let (st, rx) = (state.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            crate::milter::run(listener, st, rx).await;
+            Ok::<(), std::io::Error>(())
+        });
+    }
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing the ones in flight");
     let _ = stop_tx.send(true);
