@@ -209,12 +209,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
             let ctrl_c = tokio::signal::ctrl_c();
             #[cfg(unix)]
             {
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                        .expect("SIGTERM handler");
-                tokio::select! {
-                    _ = ctrl_c => {},
-                    _ = term.recv() => {},
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        tokio::select! {
+                            _ = ctrl_c => {},
+                            _ = term.recv() => {},
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch SIGTERM; stop with Ctrl-C");
+                        let _ = ctrl_c.await;
+                    }
                 }
             }
             #[cfg(not(unix))]
