@@ -56,6 +56,16 @@ pub struct SmtpConfig {
     pub max_recipients: usize,
     pub max_connections: usize,
     pub idle_timeout_secs: u64,
+    /// Longest line accepted in a message, in bytes (CRLF included); longer → 500 5.5.2.
+    pub max_line_length: usize,
+    /// The name in the greeting and the EHLO reply.
+    pub hostname: String,
+    /// Offer STARTTLS.
+    pub starttls: bool,
+    /// PEM certificate chain and private key for STARTTLS; without them a self-signed
+    /// certificate is made once under `data_dir`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -103,6 +113,11 @@ impl Default for SmtpConfig {
             max_recipients: 1000,
             max_connections: 200,
             idle_timeout_secs: 300,
+            max_line_length: 65536,
+            hostname: "localhost".into(),
+            starttls: true,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -173,6 +188,14 @@ impl Config {
         }
         if self.smtp.max_recipients == 0 {
             return Err(bad("smtp.max_recipients must be at least 1".into()));
+        }
+        if self.smtp.max_line_length < 80 {
+            return Err(bad("smtp.max_line_length must be at least 80".into()));
+        }
+        if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
+            return Err(bad(
+                "smtp.tls_cert and smtp.tls_key must be given together".into(),
+            ));
         }
         if self.smtp.max_connections == 0 {
             return Err(bad("smtp.max_connections must be at least 1".into()));

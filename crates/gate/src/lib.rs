@@ -9,14 +9,22 @@
 //! - [`metrics`]: Prometheus counters and latency histograms.
 //! - [`milter`]: the milter listener — Postfix/Sendmail hand each message over; the verdict
 //!   becomes accept, added headers, 550, quarantine (held in the store too) or bcc-ified headers.
+//! - [`smtp`]: the SMTP relay — ESMTP in front of a smarthost or as a Postfix content filter;
+//!   250 only once the upstream accepted the message or the store holds it.
+//! - [`delivery`]: SMTP delivery to the upstream, and `explode` (one copy per recipient, each
+//!   delivered exactly once across retries).
+//! - [`tls`]: STARTTLS certificates — configured PEM files or a self-signed one under `data_dir`.
 //! - [`serve`]: starts the enabled listeners and stops them on shutdown.
 
 pub mod config;
+pub mod delivery;
 pub mod http;
 pub mod metrics;
 pub mod milter;
 pub mod serve;
+pub mod smtp;
 pub mod state;
+pub mod tls;
 
 pub use config::{Config, ConfigError, OnError};
 pub use serve::{ServeError, serve};

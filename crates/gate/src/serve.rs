@@ -86,6 +86,15 @@ pub async fn serve(
             Ok::<(), std::io::Error>(())
         });
     }
+    if state.config.smtp.enabled {
+        let listener = bind("smtp", state.config.smtp.listen).await?;
+        tracing::info!(addr = %state.config.smtp.listen, "SMTP listening");
+        let (st, rx) = (state.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            crate::smtp::run(listener, st, rx).await;
+            Ok::<(), std::io::Error>(())
+        });
+    }
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing the ones in flight");
     let _ = stop_tx.send(true);

@@ -1,0 +1,752 @@
+//! The SMTP relay over real sockets: a client, the relay on 127.0.0.1:0 with a SQLite store, and
+//! a small upstream sink that records what it is given (and can refuse or be absent).
+
+use doublecheck_engine::Policy;
+use doublecheck_gate::{AppState, Config};
+use doublecheck_store::{HoldFilter, Store};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+const INCIDENT: &str = include_str!("../../../examples/incident.eml");
+const EXPOSED: &str = include_str!("../../../examples/store-closure-exposed.eml");
+const CUSTOMERS: [&str; 3] = [
+    "maria.garcia@gmail.com",
+    "j.smith1987@yahoo.com",
+    "tomwilson@hotmail.com",
+];
+const CLEAN: &str = "From: Alice <alice@phoneco.example>\r\nTo: bob@gmail.com\r\n\
+Subject: Lunch\r\nMessage-ID: <lunch-1@phoneco.example>\r\n\r\nSee you at noon.\r\n\
+.a line that starts with a dot\r\n..two dots\r\n";
+
+// ------------------------------------------------------------------ the upstream sink
+
+#[derive(Clone, Debug)]
+struct Received {
+    from: String,
+    rcpts: Vec<String>,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    got: Mutex<Vec<Received>>,
+    /// Recipients answered 451 once at RCPT.
+    fail_once: Mutex<HashSet<String>>,
+    /// Answer the data with 550.
+    refuse: Mutex<bool>,
+}
+
+#[derive(Clone)]
+struct Sink {
+    addr: SocketAddr,
+    state: Arc<SinkState>,
+}
+
+impl Sink {
+    async fn start() -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(SinkState::default());
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                tokio::spawn(sink_session(sock, st.clone()));
+            }
+        });
+        Sink { addr, state }
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.state.got.lock().unwrap().clone()
+    }
+}
+
+async fn sink_session(sock: TcpStream, st: Arc<SinkState>) {
+    let (r, mut w) = sock.into_split();
+    let mut r = BufReader::new(r);
+    let _ = w.write_all(b"220 sink ESMTP\r\n").await;
+    let (mut from, mut rcpts) = (String::new(), Vec::new());
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let upper = line.to_ascii_uppercase();
+        let addr = || {
+            line.split_once('<')
+                .and_then(|(_, a)| a.split_once('>'))
+                .map(|(a, _)| a.to_string())
+                .unwrap_or_default()
+        };
+        let answer: String = if upper.starts_with("EHLO") {
+            "250-sink\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n".into()
+        } else if upper.starts_with("MAIL FROM:") {
+            from = addr();
+            rcpts.clear();
+            "250 2.1.0 ok\r\n".into()
+        } else if upper.starts_with("RCPT TO:") {
+            let a = addr();
+            if st.fail_once.lock().unwrap().remove(&a) {
+                "451 4.3.0 try later\r\n".into()
+            } else {
+                rcpts.push(a);
+                "250 2.1.5 ok\r\n".into()
+            }
+        } else if upper.starts_with("DATA") {
+            let _ = w.write_all(b"354 go\r\n").await;
+            let mut data = Vec::new();
+            loop {
+                let mut l = Vec::new();
+                if r.read_until(b'\n', &mut l).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if l == b".\r\n" {
+                    break;
+                }
+                data.extend_from_slice(l.strip_prefix(b".").unwrap_or(&l));
+            }
+            if *st.refuse.lock().unwrap() {
+                "550 5.7.0 sink refuses this message\r\n".into()
+            } else {
+                st.got.lock().unwrap().push(Received {
+                    from: from.clone(),
+                    rcpts: std::mem::take(&mut rcpts),
+                    data,
+                });
+                "250 2.0.0 queued\r\n".into()
+            }
+        } else if upper.starts_with("QUIT") {
+            let _ = w.write_all(b"221 bye\r\n").await;
+            return;
+        } else {
+            "250 2.0.0 ok\r\n".into()
+        };
+        if w.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// An address nobody listens on.
+async fn closed_port() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let a = l.local_addr().unwrap();
+    drop(l);
+    a.to_string()
+}
+
+// ------------------------------------------------------------------ the relay
+
+struct Relay {
+    addr: SocketAddr,
+    state: AppState,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn relay_with(
+    upstream: Option<String>,
+    policy: Policy,
+    f: impl FnOnce(&mut Config),
+) -> Relay {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
+    config.smtp.upstream = upstream;
+    config.smtp.hostname = "relay.test".into();
+    f(&mut config);
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let state = AppState::new(config, policy, store);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(doublecheck_gate::smtp::run(listener, state.clone(), rx));
+    Relay {
+        addr,
+        state,
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+async fn relay_to(sink: &Sink) -> Relay {
+    relay_with(Some(sink.addr.to_string()), Policy::builtin(), |_| {}).await
+}
+
+// ------------------------------------------------------------------ the client
+
+struct Client<S> {
+    io: BufReader<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    async fn reply(&mut self) -> String {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(20), self.io.read_line(&mut line))
+                .await
+                .expect("reply in time")
+                .unwrap_or(0);
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.io.get_mut().write_all(bytes).await.unwrap();
+        self.io.get_mut().flush().await.unwrap();
+    }
+
+    async fn cmd(&mut self, line: &str) -> String {
+        self.write(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    /// MAIL, RCPT…, DATA and the message (dot-stuffed); the reply to the data.
+    async fn send_mail(&mut self, from: &str, rcpts: &[&str], message: &str) -> String {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
+        assert!(r.starts_with("250 2.1.0"), "{r}");
+        for rcpt in rcpts {
+            let r = self.cmd(&format!("RCPT TO:<{rcpt}>")).await;
+            assert!(r.starts_with("250 2.1.5"), "{r}");
+        }
+        let r = self.cmd("DATA").await;
+        assert!(r.starts_with("354"), "{r}");
+        self.write(&stuff(message)).await;
+        self.reply().await
+    }
+}
+
+fn stuff(message: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in message.split_inclusive("\r\n") {
+        if line.starts_with('.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line.as_bytes());
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+async fn connect(addr: SocketAddr) -> Client<TcpStream> {
+    let sock = TcpStream::connect(addr).await.unwrap();
+    let mut c = Client {
+        io: BufReader::new(sock),
+    };
+    let greeting = c.reply().await;
+    assert!(greeting.starts_with("220 relay.test"), "{greeting}");
+    let ehlo = c.cmd("EHLO client.test").await;
+    assert!(ehlo.starts_with("250-relay.test"), "{ehlo}");
+    c
+}
+
+fn to_header(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    text.lines()
+        .find(|l| l.starts_with("To:"))
+        .unwrap_or("")
+        .to_string()
+}
+
+// ------------------------------------------------------------------ cases
+
+#[tokio::test]
+async fn clean_message_is_relayed_before_250() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let ehlo = c.cmd("EHLO again.test").await;
+    for ext in [
+        "SIZE",
+        "PIPELINING",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+        "STARTTLS",
+    ] {
+        assert!(ehlo.contains(ext), "{ext} missing from {ehlo}");
+    }
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = sink.got();
+    assert_eq!(
+        got.len(),
+        1,
+        "the sink has the message when the client hears 250"
+    );
+    assert_eq!(got[0].from, "alice@phoneco.example");
+    assert_eq!(got[0].rcpts, vec!["bob@gmail.com".to_string()]);
+    let body = String::from_utf8_lossy(&got[0].data);
+    assert!(body.contains("Subject: Lunch\r\n"), "{body}");
+    assert!(
+        body.ends_with("See you at noon.\r\n.a line that starts with a dot\r\n..two dots\r\n"),
+        "dot-unstuffed and re-stuffed exactly: {body:?}"
+    );
+    for cmd in ["NOOP", "RSET"] {
+        let r = c.cmd(cmd).await;
+        assert!(r.starts_with("250 2.0.0"), "{cmd}: {r}");
+    }
+    assert!(c.cmd("VRFY bob").await.starts_with("252 2."));
+    assert!(c.cmd("HELP").await.starts_with("214 2.0.0"));
+    assert!(c.cmd("QUIT").await.starts_with("221 2.0.0"));
+}
+
+#[tokio::test]
+async fn incident_is_rejected_and_nothing_reaches_the_sink() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &CUSTOMERS, INCIDENT)
+        .await;
+    assert!(r.starts_with("550"), "{r}");
+    assert!(r.contains(" 5.7.1 "), "{r}");
+    assert!(r.len() > 40, "the reason and the fix are in the reply: {r}");
+    assert!(sink.got().is_empty());
+    // The session goes on.
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(sink.got().len(), 1);
+}
+
+#[tokio::test]
+async fn hold_is_stored_before_250() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let to_one = INCIDENT.replace(
+        "To: maria.garcia@gmail.com, j.smith1987@yahoo.com, tomwilson@hotmail.com,\r\n li.wei@outlook.com, sam.okafor@icloud.com, ana.souza@aol.com\r\n",
+        "To: maria.garcia@gmail.com\r\n",
+    );
+    assert_ne!(to_one, INCIDENT);
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &["maria.garcia@gmail.com"], &to_one)
+        .await;
+    assert!(r.starts_with("250 2.6.0 Held for review as hold_"), "{r}");
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    let hold = relay
+        .state
+        .store
+        .get_hold(&id)
+        .await
+        .unwrap()
+        .expect("hold");
+    assert_eq!(hold.raw, to_one.as_bytes(), "the exact bytes");
+    assert_eq!(hold.mail_from, "care@phoneco.example");
+    assert_eq!(hold.rcpt_to, vec!["maria.garcia@gmail.com".to_string()]);
+    assert!(hold.queue_id.is_some());
+    assert!(sink.got().is_empty());
+    let listed = relay
+        .state
+        .store
+        .list_holds(HoldFilter::held())
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+}
+
+#[tokio::test]
+async fn bccify_sends_one_message_without_the_list() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &CUSTOMERS, EXPOSED)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = sink.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].rcpts, CUSTOMERS.map(String::from).to_vec());
+    assert_eq!(to_header(&got[0].data), "To: undisclosed-recipients:;");
+    let body = String::from_utf8_lossy(&got[0].data);
+    assert!(body.contains("Reply-To: <care@phoneco.example>"), "{body}");
+    assert!(!body.contains("yahoo.com"), "{body}");
+}
+
+fn explode_policy() -> Policy {
+    Policy::from_toml(
+        r#"
+[[rules]]
+name = "one copy each"
+if_any = ["recipients.exposed"]
+action = "explode"
+reason = "Each customer gets their own copy."
+"#,
+        "explode.toml",
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn explode_sends_one_copy_per_recipient() {
+    let sink = Sink::start().await;
+    let relay = relay_with(Some(sink.addr.to_string()), explode_policy(), |_| {}).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &CUSTOMERS, EXPOSED)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let got = sink.got();
+    assert_eq!(got.len(), 3);
+    for (m, rcpt) in got.iter().zip(CUSTOMERS) {
+        assert_eq!(m.rcpts, vec![rcpt.to_string()]);
+        assert_eq!(to_header(&m.data), format!("To: <{rcpt}>"));
+        let others = CUSTOMERS.iter().filter(|o| **o != rcpt);
+        for o in others {
+            assert!(!String::from_utf8_lossy(&m.data).contains(o), "{o} visible");
+        }
+    }
+}
+
+#[tokio::test]
+async fn explode_retry_after_partial_failure_sends_no_duplicate() {
+    let sink = Sink::start().await;
+    sink.state
+        .fail_once
+        .lock()
+        .unwrap()
+        .insert(CUSTOMERS[1].to_string());
+    let relay = relay_with(Some(sink.addr.to_string()), explode_policy(), |_| {}).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &CUSTOMERS, EXPOSED)
+        .await;
+    assert!(r.starts_with("451 4.4.1"), "{r}");
+    assert_eq!(sink.got().len(), 1, "the first copy went out");
+    // The client retries the same message (new connection, as an MTA would).
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &CUSTOMERS, EXPOSED)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert!(r.contains("2 sent now, 1 before"), "{r}");
+    let got = sink.got();
+    assert_eq!(got.len(), 3, "each copy exactly once");
+    let mut rcpts: Vec<String> = got.iter().flat_map(|m| m.rcpts.clone()).collect();
+    rcpts.sort();
+    let mut want = CUSTOMERS.map(String::from).to_vec();
+    want.sort();
+    assert_eq!(rcpts, want);
+    // A third attempt sends nothing more.
+    let r = c
+        .send_mail("care@phoneco.example", &CUSTOMERS, EXPOSED)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert_eq!(sink.got().len(), 3);
+}
+
+#[tokio::test]
+async fn upstream_down_is_451_and_permanent_refusal_is_relayed() {
+    let relay = relay_with(Some(closed_port().await), Policy::builtin(), |_| {}).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("451 4.4.1"), "{r}");
+
+    let sink = Sink::start().await;
+    *sink.state.refuse.lock().unwrap() = true;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("550 5.7.0"), "{r}");
+    assert!(r.contains("sink refuses"), "{r}");
+
+    let relay = relay_with(None, Policy::builtin(), |_| {}).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("451 4.3.5"), "{r}");
+}
+
+#[tokio::test]
+async fn oversized_message_is_552_and_the_session_goes_on() {
+    let sink = Sink::start().await;
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.smtp.max_message_bytes = 2000;
+    })
+    .await;
+    let mut c = connect(relay.addr).await;
+    let ehlo = c.cmd("EHLO client.test").await;
+    assert!(ehlo.contains("SIZE 2000"), "{ehlo}");
+    let r = c.cmd("MAIL FROM:<a@phoneco.example> SIZE=5000").await;
+    assert!(r.starts_with("552 5.3.4"), "{r}");
+    let big = format!("{CLEAN}{}", format!("{}\r\n", "x".repeat(70)).repeat(80));
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], &big)
+        .await;
+    assert!(r.starts_with("552 5.3.4"), "{r}");
+    assert!(c.cmd("RSET").await.starts_with("250 2.0.0"));
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert_eq!(sink.got().len(), 1);
+}
+
+#[tokio::test]
+async fn long_line_is_500_and_the_session_goes_on() {
+    let sink = Sink::start().await;
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.smtp.max_line_length = 1000;
+    })
+    .await;
+    let mut c = connect(relay.addr).await;
+    let long = format!("Subject: x\r\n\r\n{}\r\n", "y".repeat(5000));
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], &long)
+        .await;
+    assert!(r.starts_with("500 5.5.2"), "{r}");
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+}
+
+#[tokio::test]
+async fn too_many_recipients_is_452() {
+    let sink = Sink::start().await;
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.smtp.max_recipients = 2;
+    })
+    .await;
+    let mut c = connect(relay.addr).await;
+    assert!(
+        c.cmd("MAIL FROM:<a@phoneco.example>")
+            .await
+            .starts_with("250")
+    );
+    assert!(c.cmd("RCPT TO:<b@gmail.com>").await.starts_with("250"));
+    assert!(c.cmd("RCPT TO:<c@gmail.com>").await.starts_with("250"));
+    let r = c.cmd("RCPT TO:<d@gmail.com>").await;
+    assert!(r.starts_with("452 4.5.3"), "{r}");
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.write(&stuff(CLEAN)).await;
+    let r = c.reply().await;
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(sink.got()[0].rcpts.len(), 2);
+}
+
+#[tokio::test]
+async fn pipelined_commands_work() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    c.write(
+        b"MAIL FROM:<alice@phoneco.example> BODY=8BITMIME\r\nRCPT TO:<bob@gmail.com>\r\nRCPT TO:<carol@gmail.com>\r\nDATA\r\n",
+    )
+    .await;
+    for want in ["250 2.1.0", "250 2.1.5", "250 2.1.5", "354"] {
+        let r = c.reply().await;
+        assert!(r.starts_with(want), "{want}: {r}");
+    }
+    let mut rest = stuff(CLEAN);
+    rest.extend_from_slice(b"NOOP\r\nQUIT\r\n");
+    c.write(&rest).await;
+    assert!(c.reply().await.starts_with("250 2.0.0 Accepted"));
+    assert!(c.reply().await.starts_with("250 2.0.0"));
+    assert!(c.reply().await.starts_with("221"));
+    assert_eq!(sink.got()[0].rcpts.len(), 2);
+}
+
+#[tokio::test]
+async fn garbage_gets_500s_then_421_and_the_listener_keeps_serving() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let mut replies = Vec::new();
+    for i in 0..12u8 {
+        c.write(&[
+            0, 0xff, 0xfe, i, b'\x1b', b'g', b'a', b'r', b'b', b'\r', b'\n',
+        ])
+        .await;
+        let r = c.reply().await;
+        if r.is_empty() {
+            break;
+        }
+        replies.push(r);
+    }
+    assert!(replies.len() >= 9, "{replies:?}");
+    assert!(replies[0].starts_with("500 5.5.2"), "{replies:?}");
+    assert!(
+        replies.last().unwrap().starts_with("421 4.7.0"),
+        "{replies:?}"
+    );
+    assert_eq!(c.reply().await, "", "closed");
+    // A binary blob without line breaks, longer than a command may be.
+    let mut c = connect(relay.addr).await;
+    c.write(&vec![0xAAu8; 10_000]).await;
+    c.write(b"\r\n").await;
+    assert!(c.reply().await.starts_with("500 5.5.2"));
+    // The listener still serves.
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("250"), "{r}");
+}
+
+#[tokio::test]
+async fn connection_limit_is_421() {
+    let sink = Sink::start().await;
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.smtp.max_connections = 2;
+    })
+    .await;
+    let _a = connect(relay.addr).await;
+    let _b = connect(relay.addr).await;
+    let sock = TcpStream::connect(relay.addr).await.unwrap();
+    let mut third = Client {
+        io: BufReader::new(sock),
+    };
+    let r = third.reply().await;
+    assert!(r.starts_with("421 4.7.0"), "{r}");
+    drop(_a);
+    // The slot frees once the session ends.
+    let mut ok = false;
+    for _ in 0..50 {
+        let sock = TcpStream::connect(relay.addr).await.unwrap();
+        let mut c = Client {
+            io: BufReader::new(sock),
+        };
+        if c.reply().await.starts_with("220") {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok);
+}
+
+#[tokio::test]
+async fn idle_client_gets_421() {
+    let sink = Sink::start().await;
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.smtp.idle_timeout_secs = 1;
+    })
+    .await;
+    let mut c = connect(relay.addr).await;
+    let r = c.reply().await;
+    assert!(r.starts_with("421 4.4.2"), "{r}");
+}
+
+// ------------------------------------------------------------------ STARTTLS
+
+/// Trusts exactly one certificate: the relay's self-signed one.
+#[derive(Debug)]
+struct Pinned {
+    cert: rustls_pki_types::CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.cert.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("not the pinned certificate".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[tokio::test]
+async fn starttls_with_the_self_signed_certificate() {
+    use rustls_pki_types::pem::PemObject;
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let r = c.cmd("STARTTLS").await;
+    assert!(r.starts_with("220 2.0.0"), "{r}");
+
+    let (cert_path, _) = doublecheck_gate::tls::self_signed_paths(&relay.state.config.data_dir);
+    let cert = rustls_pki_types::CertificateDer::from_pem_file(&cert_path).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { cert, provider }))
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let sock = c.io.into_inner();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = connector.connect(name, sock).await.expect("TLS handshake");
+    let mut c = Client {
+        io: BufReader::new(tls),
+    };
+    let ehlo = c.cmd("EHLO client.test").await;
+    assert!(ehlo.starts_with("250-relay.test"), "{ehlo}");
+    assert!(!ehlo.contains("STARTTLS"), "not offered twice: {ehlo}");
+    let r = c
+        .send_mail("alice@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert_eq!(sink.got().len(), 1);
+    assert!(c.cmd("QUIT").await.starts_with("221"));
+}
