@@ -66,6 +66,11 @@ pub struct SmtpConfig {
     /// certificate is made once under `data_dir`.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Users for AUTH PLAIN/LOGIN: `user:argon2-hash` lines. AUTH is offered only with it,
+    /// and only after STARTTLS unless the client is on loopback.
+    pub auth_users_file: Option<PathBuf>,
+    /// Refuse MAIL (530 5.7.0) until the client authenticated.
+    pub auth_required: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -118,6 +123,8 @@ impl Default for SmtpConfig {
             starttls: true,
             tls_cert: None,
             tls_key: None,
+            auth_users_file: None,
+            auth_required: false,
         }
     }
 }
@@ -194,8 +201,11 @@ impl Config {
         }
         if self.smtp.tls_cert.is_some() != self.smtp.tls_key.is_some() {
             return Err(bad(
-                "smtp.tls_cert and smtp.tls_key must be given together".into(),
+                "smtp.tls_cert and smtp.tls_key must be given together".into()
             ));
+        }
+        if self.smtp.auth_required && self.smtp.auth_users_file.is_none() {
+            return Err(bad("smtp.auth_required needs smtp.auth_users_file".into()));
         }
         if self.smtp.max_connections == 0 {
             return Err(bad("smtp.max_connections must be at least 1".into()));

@@ -750,3 +750,82 @@ async fn starttls_with_the_self_signed_certificate() {
     assert_eq!(sink.got().len(), 1);
     assert!(c.cmd("QUIT").await.starts_with("221"));
 }
+
+// ------------------------------------------------------------------ AUTH
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test]
+async fn auth_plain_and_login_with_argon2_users() {
+    use argon2::PasswordHasher;
+    let salt = argon2::password_hash::SaltString::from_b64("c29tZXNhbHRzb21lc2FsdA").unwrap();
+    let hash = argon2::Argon2::default()
+        .hash_password(b"s3cret pass", &salt)
+        .unwrap()
+        .to_string();
+    let users = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        users.path(),
+        format!("# agents\nagent@phoneco.example:{hash}\n"),
+    )
+    .unwrap();
+    let sink = Sink::start().await;
+    let path = users.path().to_path_buf();
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.smtp.auth_users_file = Some(path);
+        c.smtp.auth_required = true;
+    })
+    .await;
+
+    let mut c = connect(relay.addr).await;
+    let ehlo = c.cmd("EHLO client.test").await;
+    assert!(
+        ehlo.contains("AUTH PLAIN LOGIN"),
+        "offered on loopback: {ehlo}"
+    );
+    let r = c.cmd("MAIL FROM:<agent@phoneco.example>").await;
+    assert!(r.starts_with("530 5.7.0"), "{r}");
+    let r = c
+        .cmd(&format!(
+            "AUTH PLAIN {}",
+            b64(b"\0agent@phoneco.example\0wrong")
+        ))
+        .await;
+    assert!(r.starts_with("535 5.7.8"), "{r}");
+    let r = c
+        .cmd(&format!(
+            "AUTH PLAIN {}",
+            b64(b"\0nobody@phoneco.example\0s3cret pass")
+        ))
+        .await;
+    assert!(r.starts_with("535 5.7.8"), "{r}");
+    let r = c.cmd("AUTH PLAIN").await;
+    assert!(r.starts_with("334"), "{r}");
+    let r = c.cmd(&b64(b"\0agent@phoneco.example\0s3cret pass")).await;
+    assert!(r.starts_with("235 2.7.0"), "{r}");
+    let r = c.cmd("AUTH PLAIN").await;
+    assert!(r.starts_with("503"), "once only: {r}");
+    let r = c
+        .send_mail("agent@phoneco.example", &["bob@gmail.com"], CLEAN)
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+
+    let mut c = connect(relay.addr).await;
+    let r = c.cmd("AUTH LOGIN").await;
+    assert!(r.starts_with("334 VXNlcm5hbWU6"), "{r}");
+    let r = c.cmd(&b64(b"agent@phoneco.example")).await;
+    assert!(r.starts_with("334 UGFzc3dvcmQ6"), "{r}");
+    let r = c.cmd(&b64(b"s3cret pass")).await;
+    assert!(r.starts_with("235 2.7.0"), "{r}");
+    let r = c.cmd("AUTH LOGIN").await;
+    assert!(r.starts_with("503"), "{r}");
+    let mut c = connect(relay.addr).await;
+    let r = c.cmd("AUTH LOGIN").await;
+    assert!(r.starts_with("334"), "{r}");
+    let r = c.cmd("*").await;
+    assert!(r.starts_with("501"), "cancelled: {r}");
+    assert_eq!(sink.got().len(), 1);
+}
