@@ -82,14 +82,8 @@ fn unused_tls_connector() -> tokio_rustls::TlsConnector {
         .get_or_init(|| {
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_protocol_versions(rustls::DEFAULT_VERSIONS)
-                .unwrap_or_else(|_| {
-                    rustls::ClientConfig::builder_with_provider(Arc::new(
-                        rustls::crypto::ring::default_provider(),
-                    ))
-                    .with_protocol_versions(&[&rustls::version::TLS13])
-                    .unwrap_or_else(|e| panic!("the ring provider speaks TLS 1.3: {e}"))
-                })
+                .with_safe_default_protocol_versions()
+                .unwrap_or_else(|e| panic!("the ring provider supports TLS 1.2 and 1.3: {e}"))
                 .with_root_certificates(rustls::RootCertStore::empty())
                 .with_no_client_auth();
             tokio_rustls::TlsConnector::from(Arc::new(config))

@@ -145,7 +145,7 @@ struct Relay {
     addr: SocketAddr,
     state: AppState,
     _dir: tempfile::TempDir,
-    _stop: tokio::sync::watch::Sender<bool>,
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 async fn relay_with(
@@ -173,7 +173,7 @@ async fn relay_with(
         addr,
         state,
         _dir: dir,
-        _stop: stop,
+        stop,
     }
 }
 
@@ -828,4 +828,40 @@ async fn auth_plain_and_login_with_argon2_users() {
     let r = c.cmd("*").await;
     assert!(r.starts_with("501"), "cancelled: {r}");
     assert_eq!(sink.got().len(), 1);
+}
+
+#[tokio::test]
+async fn store_down_on_hold_is_451_by_default() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let to_one = INCIDENT.replace(
+        "To: maria.garcia@gmail.com, j.smith1987@yahoo.com, tomwilson@hotmail.com,\r\n li.wei@outlook.com, sam.okafor@icloud.com, ana.souza@aol.com\r\n",
+        "To: maria.garcia@gmail.com\r\n",
+    );
+    relay.state.store.close().await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &["maria.garcia@gmail.com"], &to_one)
+        .await;
+    assert!(r.starts_with("451 4.3.0"), "{r}");
+    assert!(sink.got().is_empty(), "never delivered instead of held");
+}
+
+#[tokio::test]
+async fn shutdown_closes_idle_sessions_and_stops_accepting() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    relay.stop.send(true).unwrap();
+    let r = c.reply().await;
+    assert!(r.starts_with("421 4.3.2"), "{r}");
+    let mut refused = false;
+    for _ in 0..50 {
+        if TcpStream::connect(relay.addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the listener is closed");
 }
