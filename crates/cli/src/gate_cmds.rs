@@ -393,26 +393,51 @@ async fn decide(
     actor: String,
     reason: Option<String>,
 ) -> anyhow::Result<u8> {
+    use doublecheck_gate::release::{self, Outcome, ReleaseError};
     let config = load_config(config)?;
-    let store = open_store(&config).await?;
-    let hold = store
-        .decide_hold(id, decision, &actor, reason.as_deref())
+    if config.database.url.is_none() && !config.data_dir.is_dir() {
+        return Err(fail(
+            EX_NOINPUT,
+            format!(
+                "no data directory at {} (start `doublecheck serve` first, or pass --data-dir)",
+                config.data_dir.display()
+            ),
+        ));
+    }
+    let state = doublecheck_gate::serve::build_state(config)
         .await
-        .map_err(|e| {
-            let code = match e {
-                doublecheck_store::StoreError::NotFound => EX_NOINPUT,
-                doublecheck_store::StoreError::Conflict(_)
-                | doublecheck_store::StoreError::Forbidden(_) => EX_DATAERR,
-                _ => EX_IOERR,
-            };
-            fail(code, format!("{id}: {e}"))
-        })?;
-    writeln!(
-        anstream::stdout(),
-        "{} {} by {actor}",
-        hold.id,
-        hold.status.as_str()
-    )?;
+        .map_err(|e| fail(EX_IOERR, e.to_string()))?;
+    let result = match decision {
+        Decision::Release => release::release(&state, id, &actor, reason.as_deref()).await,
+        Decision::Reject => release::reject(&state, id, &actor, reason.as_deref()).await,
+    };
+    let outcome = result.map_err(|e| {
+        let code = match &e {
+            ReleaseError::Store(doublecheck_store::StoreError::NotFound) => EX_NOINPUT,
+            ReleaseError::Store(doublecheck_store::StoreError::Conflict(_))
+            | ReleaseError::Store(doublecheck_store::StoreError::Forbidden(_))
+            | ReleaseError::AlreadyRejected => EX_DATAERR,
+            _ => EX_IOERR,
+        };
+        fail(code, format!("{id}: {e}"))
+    })?;
+    let mut out = anstream::stdout();
+    match outcome {
+        Outcome::Delivered { sent, already } => writeln!(
+            out,
+            "{id} released by {actor}: {sent} delivered{}",
+            if already > 0 {
+                format!(", {already} delivered before")
+            } else {
+                String::new()
+            }
+        )?,
+        Outcome::Mta { queue_id } => writeln!(
+            out,
+            "{id} released by {actor}: the MTA releases queue id {queue_id}"
+        )?,
+        Outcome::Rejected => writeln!(out, "{id} rejected by {actor}: it will not be delivered")?,
+    }
     Ok(0)
 }
 

@@ -80,6 +80,10 @@ pub struct MilterConfig {
     pub listen: SocketAddr,
     pub max_message_bytes: usize,
     pub reinject: Option<String>,
+    /// Run to release a message held in the MTA's hold queue; `{queue_id}` is replaced.
+    pub release_command: Vec<String>,
+    /// Run to delete a rejected message from the MTA's hold queue; `{queue_id}` is replaced.
+    pub discard_command: Vec<String>,
 }
 
 const MAX_MESSAGE: usize = 50 * 1024 * 1024;
@@ -136,6 +140,8 @@ impl Default for MilterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8891)),
             max_message_bytes: MAX_MESSAGE,
             reinject: None,
+            release_command: vec!["postsuper".into(), "-H".into(), "{queue_id}".into()],
+            discard_command: vec!["postsuper".into(), "-d".into(), "{queue_id}".into(), "hold".into()],
         }
     }
 }

@@ -865,3 +865,115 @@ async fn shutdown_closes_idle_sessions_and_stops_accepting() {
     }
     assert!(refused, "the listener is closed");
 }
+
+// ------------------------------------------------------------------ release and reject
+
+/// A message the relay held: the sender cannot approve it, a reviewer releases it to the
+/// upstream exactly once, and a second release sends nothing more.
+#[tokio::test]
+async fn held_message_is_released_once_by_a_second_person() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let to_one = INCIDENT.replace(
+        "To: maria.garcia@gmail.com, j.smith1987@yahoo.com, tomwilson@hotmail.com,\r\n li.wei@outlook.com, sam.okafor@icloud.com, ana.souza@aol.com\r\n",
+        "To: maria.garcia@gmail.com\r\n",
+    );
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &["maria.garcia@gmail.com"], &to_one)
+        .await;
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    let own =
+        doublecheck_gate::release::release(&relay.state, &id, "care@phoneco.example", None).await;
+    assert!(own.is_err(), "the sender may not approve their own message");
+    assert!(sink.got().is_empty());
+    let out = doublecheck_gate::release::release(&relay.state, &id, "reviewer", Some("checked"))
+        .await
+        .expect("released");
+    assert_eq!(
+        out,
+        doublecheck_gate::release::Outcome::Delivered {
+            sent: 1,
+            already: 0
+        }
+    );
+    let got = sink.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, to_one.as_bytes());
+    assert_eq!(got[0].rcpts, vec!["maria.garcia@gmail.com".to_string()]);
+    let again = doublecheck_gate::release::release(&relay.state, &id, "reviewer", None)
+        .await
+        .expect("idempotent");
+    assert_eq!(
+        again,
+        doublecheck_gate::release::Outcome::Delivered {
+            sent: 0,
+            already: 1
+        }
+    );
+    assert_eq!(sink.got().len(), 1, "no duplicate");
+    assert!(relay.state.store.audit_verify().await.unwrap().is_ok());
+    let _ = relay.stop.send(true);
+}
+
+#[tokio::test]
+async fn rejected_hold_is_never_delivered_and_mta_holds_use_the_command() {
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("released");
+    let marker_arg = format!("{}-{{queue_id}}", marker.display());
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.milter.release_command = vec!["touch".into(), marker_arg.clone()];
+    })
+    .await;
+    // A relay hold, rejected.
+    let to_one = INCIDENT.replace(
+        "To: maria.garcia@gmail.com, j.smith1987@yahoo.com, tomwilson@hotmail.com,\r\n li.wei@outlook.com, sam.okafor@icloud.com, ana.souza@aol.com\r\n",
+        "To: maria.garcia@gmail.com\r\n",
+    );
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &["maria.garcia@gmail.com"], &to_one)
+        .await;
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    let out = doublecheck_gate::release::reject(&relay.state, &id, "reviewer", Some("no"))
+        .await
+        .expect("rejected");
+    assert_eq!(out, doublecheck_gate::release::Outcome::Rejected);
+    assert!(
+        doublecheck_gate::release::release(&relay.state, &id, "reviewer", None)
+            .await
+            .is_err()
+    );
+    assert!(sink.got().is_empty());
+    // A hold the milter made (the message is in the MTA's queue): release runs the command.
+    let hold = relay
+        .state
+        .store
+        .create_hold(doublecheck_store::NewHold {
+            raw: to_one.clone().into_bytes(),
+            mail_from: "care@phoneco.example".into(),
+            rcpt_to: vec!["maria.garcia@gmail.com".into()],
+            verdict_json: "{}".into(),
+            reason: "test".into(),
+            sender: Some("care@phoneco.example".into()),
+            queue_id: Some(format!(
+                "{}4B2C71A0F3",
+                doublecheck_gate::release::MTA_QUEUE_PREFIX
+            )),
+        })
+        .await
+        .unwrap();
+    let out = doublecheck_gate::release::release(&relay.state, &hold.id, "reviewer", None)
+        .await
+        .expect("released through the MTA");
+    assert_eq!(
+        out,
+        doublecheck_gate::release::Outcome::Mta {
+            queue_id: "4B2C71A0F3".into()
+        }
+    );
+    assert!(dir.path().join("released-4B2C71A0F3").exists());
+    assert!(sink.got().is_empty(), "the MTA delivers it, not the relay");
+    let _ = relay.stop.send(true);
+}

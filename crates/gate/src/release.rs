@@ -1,0 +1,171 @@
+//! Releasing and rejecting held messages: the decision goes to the store (four eyes, audit log),
+//! then the message goes where it belongs.
+//!
+//! - A message the milter held sits in the MTA's hold queue: its queue id is stored with the
+//!   prefix [`MTA_QUEUE_PREFIX`], and release runs `milter.release_command` (Postfix:
+//!   `postsuper -H <id>`), reject runs `milter.discard_command`.
+//! - A message the relay held exists only in the store: release sends it to `smtp.upstream`
+//!   (one copy per recipient when the policy chose explode), at most once per recipient even if
+//!   release is retried after a failure.
+
+use crate::delivery::{self, DeliveryError};
+use crate::state::AppState;
+use doublecheck_store::{Decision, Hold, HoldStatus, StoreError};
+
+/// Queue ids of messages held in the MTA's own hold queue start with this.
+pub const MTA_QUEUE_PREFIX: &str = "mta:";
+
+/// What happened to a released or rejected message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent to the upstream (copies delivered now; copies already delivered before).
+    Delivered { sent: usize, already: usize },
+    /// The MTA was told to release (or delete) it from its hold queue.
+    Mta { queue_id: String },
+    /// Rejected: never delivered.
+    Rejected,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("the message was rejected earlier and cannot be released")]
+    AlreadyRejected,
+    #[error("released, but not delivered: {0}; run `doublecheck holds release {1}` again to retry")]
+    Delivery(String, String),
+    #[error(
+        "released, but no upstream is configured (smtp.upstream); the message stays in the store"
+    )]
+    NoUpstream,
+    #[error("the MTA command failed: {0}")]
+    Command(String),
+}
+
+/// Release a held message (or retry delivering one released before).
+pub async fn release(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    reason: Option<&str>,
+) -> Result<Outcome, ReleaseError> {
+    let hold = state
+        .store
+        .get_hold(id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let hold = match hold.status {
+        HoldStatus::Held => {
+            state
+                .store
+                .decide_hold(id, Decision::Release, actor, reason)
+                .await?
+        }
+        HoldStatus::Released => hold,
+        HoldStatus::Rejected => return Err(ReleaseError::AlreadyRejected),
+    };
+    if let Some(q) = mta_queue_id(&hold) {
+        run_command(&state.config.milter.release_command, q).await?;
+        return Ok(Outcome::Mta {
+            queue_id: q.to_string(),
+        });
+    }
+    let upstream = state
+        .config
+        .smtp
+        .upstream
+        .clone()
+        .ok_or(ReleaseError::NoUpstream)?;
+    let retry = |e: DeliveryError| ReleaseError::Delivery(e.to_string(), hold.id.clone());
+    if hold.reason.starts_with("explode") || verdict_is_explode(&hold) {
+        let report = delivery::explode(
+            state,
+            &hold.id,
+            &upstream,
+            &hold.mail_from,
+            &hold.rcpt_to,
+            &hold.raw,
+            false,
+        )
+        .await
+        .map_err(retry)?;
+        return Ok(Outcome::Delivered {
+            sent: report.delivered,
+            already: report.skipped,
+        });
+    }
+    // One delivery of the whole message, recorded under the hold id.
+    if !state.store.delivery_claim(&hold.id, "*").await? {
+        return Ok(Outcome::Delivered {
+            sent: 0,
+            already: hold.rcpt_to.len(),
+        });
+    }
+    delivery::send(&upstream, &hold.mail_from, &hold.rcpt_to, &hold.raw)
+        .await
+        .map_err(retry)?;
+    state.store.delivery_done(&hold.id, "*").await?;
+    Ok(Outcome::Delivered {
+        sent: hold.rcpt_to.len(),
+        already: 0,
+    })
+}
+
+/// Reject a held message: it is never delivered (and is removed from the MTA's hold queue).
+pub async fn reject(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    reason: Option<&str>,
+) -> Result<Outcome, ReleaseError> {
+    let hold = state
+        .store
+        .decide_hold(id, Decision::Reject, actor, reason)
+        .await?;
+    if let Some(q) = mta_queue_id(&hold) {
+        run_command(&state.config.milter.discard_command, q).await?;
+    }
+    Ok(Outcome::Rejected)
+}
+
+fn mta_queue_id(hold: &Hold) -> Option<&str> {
+    hold.queue_id
+        .as_deref()
+        .and_then(|q| q.strip_prefix(MTA_QUEUE_PREFIX))
+        .filter(|q| !q.is_empty())
+}
+
+fn verdict_is_explode(hold: &Hold) -> bool {
+    serde_json::from_str::<serde_json::Value>(&hold.verdict_json)
+        .is_ok_and(|v| v["would"] == "explode")
+}
+
+/// Run an MTA command with `{queue_id}` replaced; queue ids are checked to be plain
+/// alphanumerics so nothing else can reach the command line.
+async fn run_command(template: &[String], queue_id: &str) -> Result<(), ReleaseError> {
+    if !queue_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ReleaseError::Command(format!(
+            "refusing an unusual queue id {queue_id:?}"
+        )));
+    }
+    let Some((program, args)) = template.split_first() else {
+        return Err(ReleaseError::Command("no command configured".into()));
+    };
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("{queue_id}", queue_id))
+        .collect();
+    let out = tokio::process::Command::new(program)
+        .args(&args)
+        .output()
+        .await
+        .map_err(|e| ReleaseError::Command(format!("{program}: {e}")))?;
+    if !out.status.success() {
+        return Err(ReleaseError::Command(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
