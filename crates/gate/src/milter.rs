@@ -439,7 +439,11 @@ async fn hold(
         verdict_json,
         reason: reason.to_string(),
         sender,
-        queue_id: msg.queue_id().map(str::to_string).filter(|q| !q.is_empty()),
+        // The message stays in the MTA's hold queue: release and reject act there.
+        queue_id: msg
+            .queue_id()
+            .filter(|q| !q.is_empty())
+            .map(|q| format!("{}{q}", crate::release::MTA_QUEUE_PREFIX)),
     };
     match state.store.create_hold(new).await {
         Ok(h) => Outcome {

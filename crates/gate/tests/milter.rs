@@ -333,7 +333,7 @@ async fn hold_is_stored_then_quarantined() {
     assert_eq!(hold.raw, raw, "the store keeps the message byte for byte");
     assert_eq!(hold.mail_from, "care@phoneco.example");
     assert_eq!(hold.rcpt_to, vec!["maria.garcia@gmail.com".to_string()]);
-    assert_eq!(hold.queue_id.as_deref(), Some("4HOLD7"));
+    assert_eq!(hold.queue_id.as_deref(), Some("mta:4HOLD7"));
     assert_eq!(hold.sender.as_deref(), Some("care@phoneco.example"));
     let verdict: serde_json::Value = serde_json::from_str(&hold.verdict_json).expect("json");
     assert_eq!(verdict["action"], "hold");
@@ -590,7 +590,7 @@ async fn two_messages_on_one_connection() {
         .await
         .expect("list");
     assert_eq!(holds.len(), 1);
-    assert_eq!(holds[0].queue_id.as_deref(), Some("4TWO3"));
+    assert_eq!(holds[0].queue_id.as_deref(), Some("mta:4TWO3"));
 }
 
 #[tokio::test]
