@@ -11,6 +11,11 @@ pub const ID: &str = "recipients.large_audience";
 
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let limit = ctx.settings.large_audience;
+    // Counting distinct addresses only matters once the raw counts pass the threshold.
+    let visible_raw = ctx.msg.headers.to.len() + ctx.msg.headers.cc.len();
+    if visible_raw <= limit && ctx.envelope_recipients().len() <= limit {
+        return;
+    }
     let visible: HashSet<&str> = ctx
         .msg
         .visible_recipients()

@@ -96,7 +96,11 @@ pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         // Confusables can change the length (rn → m), so fold first and look for an exact hit.
-        let folded = fold_confusables(domain);
+        let folded = if may_have_confusables(domain) {
+            fold_confusables(domain)
+        } else {
+            domain.to_string()
+        };
         let known = if folded != domain {
             let mut k = candidates(domain, &configured);
             k.extend(candidates(&folded, &[]));
@@ -146,6 +150,14 @@ pub fn near_miss<'k>(domain: &str, known: &[&'k str]) -> Option<(&'k str, &'stat
         }
     }
     None
+}
+
+/// Could `fold_confusables` change this domain? (Cheap test before allocating.)
+fn may_have_confusables(domain: &str) -> bool {
+    !domain.is_ascii()
+        || domain.contains("rn")
+        || domain.contains("vv")
+        || domain.bytes().any(|b| b == b'0' || b == b'1')
 }
 
 /// Map characters that look alike to their ASCII twin: `rn`→`m`, `vv`→`w`, `0`→`o`, `1`→`l`,

@@ -234,45 +234,39 @@ fn rule_matches(rule: &Rule, findings: &[Finding], facts: &Facts<'_>, groups: &[
     {
         return false;
     }
-    let passes = |f: &&Finding| {
+    let passes = |f: &Finding| {
         rule.min_severity.is_none_or(|s| f.severity >= s)
             && (rule.kinds.is_empty()
                 || f.kind
                     .as_deref()
                     .is_some_and(|k| rule.kinds.iter().any(|x| x == k)))
     };
-    let selected: Vec<&Finding> = findings.iter().filter(passes).collect();
     for p in &rule.if_all {
-        if !selected.iter().any(|f| id_matches(p, f.id)) {
+        if !findings.iter().any(|f| passes(f) && id_matches(p, f.id)) {
             return false;
         }
     }
-    let relevant: Vec<&Finding> = if !rule.if_any.is_empty() {
-        let r: Vec<&Finding> = selected
-            .iter()
-            .copied()
-            .filter(|f| rule.if_any.iter().any(|p| id_matches(p, f.id)))
-            .collect();
-        if r.is_empty() {
-            return false;
-        }
-        r
-    } else if !rule.if_all.is_empty() {
-        selected
-            .iter()
-            .copied()
-            .filter(|f| rule.if_all.iter().any(|p| id_matches(p, f.id)))
-            .collect()
-    } else {
-        let filtered =
-            rule.min_severity.is_some() || !rule.kinds.is_empty() || rule.min_count.is_some();
-        if filtered && selected.is_empty() {
-            return false;
-        }
-        selected
+    // The findings the rule is about, without collecting them.
+    let relevant = |f: &&Finding| {
+        passes(f)
+            && if !rule.if_any.is_empty() {
+                rule.if_any.iter().any(|p| id_matches(p, f.id))
+            } else if !rule.if_all.is_empty() {
+                rule.if_all.iter().any(|p| id_matches(p, f.id))
+            } else {
+                true
+            }
     };
+    // `if_any` needs a matching finding; a rule with only filters (severity, kinds, count)
+    // needs a finding that passes them; `if_all` was checked above.
+    let needs_one = !rule.if_any.is_empty()
+        || (rule.if_all.is_empty()
+            && (rule.min_severity.is_some() || !rule.kinds.is_empty() || rule.min_count.is_some()));
+    if needs_one && !findings.iter().any(|f| relevant(&f)) {
+        return false;
+    }
     if let Some(n) = rule.min_count {
-        let total: usize = relevant.iter().map(|f| f.count).sum();
+        let total: usize = findings.iter().filter(relevant).map(|f| f.count).sum();
         if total < n {
             return false;
         }
@@ -336,6 +330,22 @@ mod tests {
         assert_eq!(d.action, Action::Reject);
         assert_eq!(d.rules[0].name, "group request for sensitive documents");
         assert!(d.rules.len() >= 3, "{:?}", d.rules);
+    }
+
+    #[test]
+    fn if_all_and_if_any_both_have_to_hold() {
+        let p = Policy::builtin();
+        // A request alone is held, not rejected: the group rule needs exposure or fan-out too.
+        let d = p.decide(
+            &[finding("content.solicits_sensitive", Severity::High)],
+            &facts(true),
+        );
+        assert_eq!(d.action, Action::Hold);
+        assert!(
+            d.rules
+                .iter()
+                .all(|r| r.name != "group request for sensitive documents")
+        );
     }
 
     #[test]
