@@ -12,7 +12,7 @@
 //! | `reject` | `550 5.7.1` with the reason and the fix |
 //! | `hold` | stored in the database first, then QUARANTINE (the MTA's hold queue) naming the hold id |
 //! | `bccify` | every To, Cc and Reply-To deleted, `To: undisclosed-recipients:;` and `Reply-To: <sender>` added; envelope recipients unchanged |
-//! | `explode` | stored as a hold and quarantined until the per-recipient copies are sent |
+//! | `explode` | one copy per recipient re-injected at `milter.reinject`, then DISCARD of the original (4xx until every copy is sent; a retry sends only the missing ones); without `reinject`, stored as a hold and quarantined |
 //!
 //! A message over `milter.max_message_bytes` gets `552 5.3.4`. When doublecheck itself fails
 //! (the engine, the database, a capability the MTA did not grant), `on_error` decides: `451 4.3.0`
@@ -347,11 +347,17 @@ async fn decide(
             "reject",
         ),
         Plan::Hold { reason } => hold(state, granted, msg, verdict, reason).await,
-        Plan::Explode { .. } => {
-            // explode re-injection: see delivery.rs. Until the per-recipient copies are sent from
-            // here, the original waits in the store and in the MTA's hold queue.
-            hold(state, granted, msg, verdict, EXPLODE_PENDING).await
-        }
+        Plan::Explode {
+            recipients,
+            verify_link,
+        } => match &state.config.milter.reinject {
+            Some(reinject) => {
+                explode(state, reinject, msg, verdict, recipients, *verify_link).await
+            }
+            // Without a re-injection port the copies cannot be sent from here: the original
+            // waits in the store and in the MTA's hold queue.
+            None => hold(state, granted, msg, verdict, EXPLODE_PENDING).await,
+        },
         Plan::Bccify {
             remove_headers,
             set_headers,
@@ -382,6 +388,70 @@ async fn decide(
                 *add_headers = set;
             }
             out
+        }
+    }
+}
+
+/// One copy per recipient, re-injected into the MTA at `reinject` (a port without the milter),
+/// then the original discarded. Each copy is recorded in the store: when a copy fails the MTA
+/// gets a temporary failure, and its retry sends only the copies still missing.
+async fn explode(
+    state: &AppState,
+    reinject: &str,
+    msg: &MessageEnvelope,
+    verdict: &Verdict,
+    recipients: &[String],
+    verify_link: bool,
+) -> Outcome {
+    let rcpts: Vec<String> = if recipients.is_empty() {
+        msg.rcpts.iter().map(|r| r.address.clone()).collect()
+    } else {
+        recipients.to_vec()
+    };
+    let key = crate::delivery::message_key(&msg.mail_from, &rcpts, &msg.raw);
+    let raw = doublecheck_engine::rewrite::add_headers(&msg.raw, &verdict.headers);
+    match crate::delivery::explode(
+        state,
+        &key,
+        reinject,
+        &msg.mail_from,
+        &rcpts,
+        &raw,
+        verify_link,
+    )
+    .await
+    {
+        Ok(report) => {
+            tracing::info!(
+                delivered = report.delivered,
+                skipped = report.skipped,
+                "milter: exploded into one copy per recipient"
+            );
+            Outcome::new(Reply::Discard, "explode")
+        }
+        Err(crate::delivery::DeliveryError::Temporary(why)) => {
+            tracing::warn!(error = %why, "milter: explode could not send every copy; tempfail");
+            Outcome::new(
+                Reply::Tempfail {
+                    text: "Could not send every per-recipient copy yet; try again later".into(),
+                },
+                "tempfail",
+            )
+        }
+        Err(e @ crate::delivery::DeliveryError::Permanent(_)) => {
+            let reply = e.smtp_reply();
+            let mut parts = reply.splitn(3, ' ');
+            let code = parts.next().and_then(|c| c.parse().ok()).unwrap_or(554);
+            let enhanced = parts.next().unwrap_or("5.0.0").to_string();
+            let text = parts.next().unwrap_or("").to_string();
+            Outcome::new(
+                Reply::Reject {
+                    code,
+                    enhanced,
+                    text,
+                },
+                "reject",
+            )
         }
     }
 }

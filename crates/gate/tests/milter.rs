@@ -24,10 +24,14 @@ struct Gate {
 }
 
 async fn start(config: Config) -> Gate {
+    start_with(config, Policy::builtin()).await
+}
+
+async fn start_with(config: Config, policy: Policy) -> Gate {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let store = Store::open(&url).await.expect("store");
-    let state = AppState::new(config, Policy::builtin(), store);
+    let state = AppState::new(config, policy, store);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, rx) = watch::channel(false);
@@ -672,4 +676,132 @@ async fn stop_ends_the_listener_after_sessions_in_flight() {
         .await
         .expect("run returns")
         .expect("no panic");
+}
+
+/// A policy that explodes messages whose recipients see each other.
+fn explode_policy() -> Policy {
+    Policy::from_toml(
+        "[[rules]]\nname = \"one copy each\"\nif_any = [\"recipients.exposed\"]\n\
+         action = \"explode\"\nreason = \"Each customer gets their own copy.\"\n",
+        "explode.toml",
+    )
+    .expect("policy")
+}
+
+/// An SMTP server that stores what it is given: (recipients, data) per message.
+async fn sink() -> (
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<(Vec<String>, String)>>>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let all = got.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let got = all.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut r = tokio::io::BufReader::new(r);
+                let _ = w.write_all(b"220 sink\r\n").await;
+                let mut rcpts = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let answer: &[u8] = if upper.starts_with("EHLO") {
+                        b"250-sink\r\n250 8BITMIME\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        let a = line.split(['<', '>']).nth(1).unwrap_or("").to_string();
+                        rcpts.push(a);
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = w.write_all(b"354 go\r\n").await;
+                        let mut data = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if r.read_line(&mut l).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if l == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(l.strip_prefix('.').unwrap_or(&l));
+                        }
+                        got.lock()
+                            .expect("lock")
+                            .push((std::mem::take(&mut rcpts), data));
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = w.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    if w.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, got)
+}
+
+#[tokio::test]
+async fn explode_reinjects_one_copy_per_recipient_once_then_discards() {
+    let (sink_addr, got) = sink().await;
+    let mut config = Config::default();
+    config.milter.reinject = Some(sink_addr.to_string());
+    let gate = start_with(config, explode_policy()).await;
+    let raw = example("store-closure-exposed.eml");
+    let mut mta = Mta::connect(gate.addr).await;
+    let r = mta
+        .message("4EXP1", "care@phoneco.example", &CUSTOMERS, &raw)
+        .await;
+    assert_eq!(r, vec![Response::Discard]);
+    let copies = got.lock().expect("lock").clone();
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    for (rcpts, data) in &copies {
+        assert_eq!(rcpts.len(), 1);
+        let head = data.split("\r\n\r\n").next().unwrap_or("");
+        assert!(head.contains(&format!("To: <{}>", rcpts[0])), "{head}");
+        for other in CUSTOMERS.iter().filter(|c| **c != rcpts[0]) {
+            assert!(!head.contains(other), "{head}");
+        }
+        assert!(head.contains("X-Doublecheck-Verdict: explode"), "{head}");
+    }
+    // The MTA retries the same message (say, its connection broke before our answer): no copy
+    // is sent twice.
+    let r = mta
+        .message("4EXP1", "care@phoneco.example", &CUSTOMERS, &raw)
+        .await;
+    assert_eq!(r, vec![Response::Discard]);
+    assert_eq!(got.lock().expect("lock").len(), 3);
+    mta.quit().await;
+}
+
+#[tokio::test]
+async fn explode_without_reinject_is_held() {
+    let gate = start_with(Config::default(), explode_policy()).await;
+    let mut mta = Mta::connect(gate.addr).await;
+    let r = mta
+        .message(
+            "4EXP2",
+            "care@phoneco.example",
+            &CUSTOMERS,
+            &example("store-closure-exposed.eml"),
+        )
+        .await;
+    let Response::Quarantine(reason) = &r[0] else {
+        panic!("expected QUARANTINE, got {r:?}");
+    };
+    assert!(
+        String::from_utf8_lossy(reason).contains(doublecheck_gate::milter::EXPLODE_PENDING),
+        "{r:?}"
+    );
+    mta.quit().await;
 }
