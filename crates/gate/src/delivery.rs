@@ -113,6 +113,8 @@ pub async fn send(
         .connect_plain()
         .await
         .map_err(classify)?;
+    // Small SMTP writes must not wait for the upstream's delayed ACK (Nagle): ~40 ms a message.
+    let _ = client.stream.set_nodelay(true);
     let mut params = Parameters::new();
     if raw.iter().any(|b| *b >= 0x80) {
         params.add(("BODY", "8BITMIME"));
