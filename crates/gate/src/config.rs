@@ -80,6 +80,11 @@ pub struct MilterConfig {
     pub listen: SocketAddr,
     pub max_message_bytes: usize,
     pub reinject: Option<String>,
+    /// Connections served at once; more are closed at once (the MTA applies its
+    /// milter_default_action, tempfail in the recommended setup).
+    pub max_connections: usize,
+    /// Seconds a connection may stay silent before it is closed.
+    pub idle_timeout_secs: u64,
     /// Run to release a message held in the MTA's hold queue; `{queue_id}` is replaced.
     pub release_command: Vec<String>,
     /// Run to delete a rejected message from the MTA's hold queue; `{queue_id}` is replaced.
@@ -140,8 +145,15 @@ impl Default for MilterConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8891)),
             max_message_bytes: MAX_MESSAGE,
             reinject: None,
+            max_connections: 200,
+            idle_timeout_secs: 600,
             release_command: vec!["postsuper".into(), "-H".into(), "{queue_id}".into()],
-            discard_command: vec!["postsuper".into(), "-d".into(), "{queue_id}".into(), "hold".into()],
+            discard_command: vec![
+                "postsuper".into(),
+                "-d".into(),
+                "{queue_id}".into(),
+                "hold".into(),
+            ],
         }
     }
 }
@@ -212,6 +224,11 @@ impl Config {
         }
         if self.smtp.auth_required && self.smtp.auth_users_file.is_none() {
             return Err(bad("smtp.auth_required needs smtp.auth_users_file".into()));
+        }
+        if self.milter.max_connections == 0 || self.milter.idle_timeout_secs == 0 {
+            return Err(bad(
+                "milter.max_connections and milter.idle_timeout_secs must be at least 1".into(),
+            ));
         }
         if self.smtp.max_connections == 0 {
             return Err(bad("smtp.max_connections must be at least 1".into()));

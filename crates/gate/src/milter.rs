@@ -38,8 +38,6 @@ use tokio::task::JoinSet;
 
 /// Bytes read from the MTA at a time.
 const READ_CHUNK: usize = 64 * 1024;
-/// A connection with no data for this long is closed (Postfix's own milter timeouts are shorter).
-const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// After shutdown starts, a connection between messages is closed after this much silence.
 const DRAIN_IDLE: Duration = Duration::from_secs(5);
 /// After shutdown starts, connections still open after this long are cut.
@@ -67,6 +65,14 @@ pub async fn run(listener: TcpListener, state: AppState, mut stop: watch::Receiv
         };
         match accepted {
             Ok((stream, peer)) => {
+                // Connections that ended are not counted.
+                while tasks.try_join_next().is_some() {}
+                if tasks.len() >= state.config.milter.max_connections {
+                    tracing::warn!(%peer, limit = state.config.milter.max_connections,
+                        "milter: connection limit reached; closing the new connection");
+                    drop(stream);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 tasks.spawn(connection(
                     stream,
@@ -121,7 +127,11 @@ async fn connection(
     let mut buf = vec![0u8; READ_CHUNK];
     let mut draining = *stop.borrow();
     loop {
-        let wait = if draining { DRAIN_IDLE } else { IDLE_TIMEOUT };
+        let wait = if draining {
+            DRAIN_IDLE
+        } else {
+            Duration::from_secs(state.config.milter.idle_timeout_secs)
+        };
         let n = tokio::select! {
             read = tokio::time::timeout(wait, stream.read(&mut buf)) => match read {
                 Err(_) => {

@@ -805,3 +805,53 @@ async fn explode_without_reinject_is_held() {
     );
     mta.quit().await;
 }
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_and_idle_ones_time_out() {
+    let mut config = Config::default();
+    config.milter.max_connections = 1;
+    config.milter.idle_timeout_secs = 1;
+    let gate = start(config).await;
+    // The first connection negotiates, so it is surely being served.
+    let first = Mta::connect(gate.addr).await;
+    let mut second = TcpStream::connect(gate.addr)
+        .await
+        .expect("second connection");
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut second, &mut buf),
+    )
+    .await
+    .expect("closed promptly")
+    .unwrap_or(0);
+    assert_eq!(
+        n, 0,
+        "the connection over the limit is closed without a word"
+    );
+    // The first, now silent connection is closed after the idle timeout...
+    let mut first = first.stream;
+    let n = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read(&mut first, &mut buf),
+    )
+    .await
+    .expect("idle connection closed")
+    .unwrap_or(0);
+    assert_eq!(n, 0);
+    // ...and then a new connection is served.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = TcpStream::connect(gate.addr)
+        .await
+        .expect("third connection");
+    let r = tokio::time::timeout(
+        std::time::Duration::from_millis(400),
+        tokio::io::AsyncReadExt::read(&mut third, &mut buf),
+    )
+    .await;
+    assert!(
+        r.is_err(),
+        "the third connection stays open, waiting for the MTA to speak"
+    );
+    let _ = gate.stop.send(true);
+}
