@@ -109,6 +109,19 @@ pub async fn run(listener: TcpListener, state: AppState, mut stop: watch::Receiv
     }
 }
 
+/// Acknowledge at once. Postfix sends headers and body chunks without waiting for replies and
+/// the milter stays silent until the end of the message; with delayed ACKs on our side and
+/// Nagle on Postfix's, the final frame would wait ~40 ms for an ACK. Linux resets the flag after
+/// use, so it is set after every read.
+fn quick_ack(stream: &TcpStream) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = socket2::SockRef::from(stream).set_tcp_quickack(true);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = stream;
+}
+
 fn session_config(state: &AppState) -> SessionConfig {
     SessionConfig {
         max_message_size: state.config.milter.max_message_bytes,
@@ -143,7 +156,10 @@ async fn connection(
                     return;
                 }
                 Ok(Ok(0)) => return,
-                Ok(Ok(n)) => n,
+                Ok(Ok(n)) => {
+                    quick_ack(&stream);
+                    n
+                }
             },
             _ = stop.changed(), if !draining => {
                 draining = true;
