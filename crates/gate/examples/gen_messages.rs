@@ -30,7 +30,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let dir = PathBuf::from(&args[2]);
-    let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3_000_000);
+    let seed: u64 = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000_000);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("{}: {e}", dir.display());
         return ExitCode::from(1);
