@@ -1,6 +1,7 @@
 //! doublecheck's engine: a pure library that takes a raw RFC 5322 message and its envelope and
 //! returns a [`Verdict`] — findings, the action the policy chose, and a plan for the front-end.
-//! No I/O: no files, sockets or clocks; deterministic; never panics; bounded on every input.
+//! No I/O: no files, sockets or wall clock (a monotonic clock only when asked for timings:
+//! [`Engine::try_check_timed`]); deterministic; never panics; bounded on every input.
 //!
 //! # Layout
 //!
@@ -28,7 +29,7 @@ pub mod rewrite;
 pub mod settings;
 pub mod verdict;
 
-pub use engine::{Engine, InternalError, envelope_from_headers};
+pub use engine::{Engine, InternalError, Timings, envelope_from_headers};
 pub use envelope::Envelope;
 pub use finding::{DETECTOR_IDS, Finding, Location, Severity};
 pub use parse::ParsedMessage;

@@ -1,9 +1,15 @@
-//! Prometheus metrics: messages and findings counters, check latency histograms per action.
+//! Prometheus metrics: messages and findings counters, check latency histograms per action,
+//! and the time each detector and the parser take.
 
-use doublecheck_engine::{InternalError, Verdict};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use doublecheck_engine::{InternalError, Timings, Verdict};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
+
+/// Histogram buckets for stages that take microseconds, in seconds.
+const FINE_BUCKETS: &[f64] = &[
+    0.000_001, 0.000_005, 0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 1.0,
+];
 
 /// The process-wide recorder, installed on first use; `/metrics` renders it.
 pub fn handle() -> &'static PrometheusHandle {
@@ -13,6 +19,17 @@ pub fn handle() -> &'static PrometheusHandle {
             .set_buckets(&[
                 0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
             ])
+            .and_then(|b| {
+                // Detectors and the parser take microseconds: finer buckets.
+                b.set_buckets_for_metric(
+                    Matcher::Full("doublecheck_detector_seconds".into()),
+                    FINE_BUCKETS,
+                )?
+                .set_buckets_for_metric(
+                    Matcher::Full("doublecheck_parse_seconds".into()),
+                    FINE_BUCKETS,
+                )
+            })
             .map(|b| b.build_recorder())
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();
@@ -43,5 +60,16 @@ pub fn record_check(
             metrics::counter!("doublecheck_internal_errors_total", "front_end" => front_end)
                 .increment(1);
         }
+    }
+}
+
+/// Record how long parsing and each detector took for one message:
+/// `doublecheck_detector_seconds{detector}` and `doublecheck_parse_seconds`.
+pub fn record_timings(timings: &Timings) {
+    let _ = handle();
+    metrics::histogram!("doublecheck_parse_seconds").record(timings.parse.as_secs_f64());
+    for (detector, t) in timings.per_detector() {
+        metrics::histogram!("doublecheck_detector_seconds", "detector" => detector)
+            .record(t.as_secs_f64());
     }
 }

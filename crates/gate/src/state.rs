@@ -1,7 +1,7 @@
 //! What every listener shares.
 
 use crate::config::Config;
-use doublecheck_engine::{Engine, Envelope, InternalError, Policy, Verdict};
+use doublecheck_engine::{Engine, Envelope, InternalError, Policy, Timings, Verdict};
 use doublecheck_store::Store;
 use std::sync::Arc;
 
@@ -31,10 +31,22 @@ impl AppState {
     ) -> Result<Verdict, InternalError> {
         let engine = self.engine.clone();
         let start = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || engine.try_check(&raw, &envelope))
-            .await
-            .unwrap_or_else(|e| Err(InternalError(format!("the check task failed: {e}"))));
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut timings = Timings::default();
+            let result = engine.try_check_timed(&raw, &envelope, &mut timings);
+            (result, timings)
+        })
+        .await;
+        let (result, timings) = checked.unwrap_or_else(|e| {
+            (
+                Err(InternalError(format!("the check task failed: {e}"))),
+                Timings::default(),
+            )
+        });
         crate::metrics::record_check(front_end, &result, start.elapsed());
+        if result.is_ok() {
+            crate::metrics::record_timings(&timings);
+        }
         result
     }
 }

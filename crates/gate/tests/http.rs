@@ -82,6 +82,38 @@ async fn check_json_and_raw_bodies() {
     let (_, _, metrics) = send(&s, Request::get("/metrics").body(Body::empty()).unwrap()).await;
     assert!(metrics.contains("doublecheck_messages_total"), "{metrics}");
     assert!(metrics.contains("doublecheck_findings_total"), "{metrics}");
+    // The time of each detector and of the parser, with microsecond buckets.
+    for detector in doublecheck_engine::Timings::DETECTORS {
+        let count = format!("doublecheck_detector_seconds_count{{detector=\"{detector}\"}} ");
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&count))
+            .unwrap_or_else(|| panic!("no {count}in {metrics}"));
+        let n: f64 = line[count.len()..].trim().parse().expect("a count");
+        assert!(n >= 3.0, "{line}");
+    }
+    assert!(
+        metrics.contains("doublecheck_detector_seconds_bucket{detector=\"content.sensitive_data\",le=\"0.000005\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("doublecheck_parse_seconds_count "),
+        "{metrics}"
+    );
+    // Findings per detector: the incident's request for documents, counted three times.
+    let findings = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("doublecheck_findings_total{detector=\"content.solicits_sensitive\"")
+        })
+        .unwrap_or_else(|| panic!("no solicits_sensitive findings in {metrics}"));
+    let n: f64 = findings
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .expect("a count");
+    assert!(n >= 3.0, "{findings}");
 }
 
 fn base64_encode(data: &[u8]) -> String {

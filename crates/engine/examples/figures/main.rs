@@ -3,6 +3,9 @@
 //! - `figures pipeline`: messages/s of the whole pipeline (parse + all detectors + policy) over
 //!   the real-world corpus on one core, next to mail-parser's parse alone on the same messages
 //!   in the same run (the baseline), and the ratio.
+//! - `figures once [ROUNDS] [timed]`: every corpus message checked ROUNDS times (default 3),
+//!   with per-detector timings when `timed` is given; a fixed amount of work for counting
+//!   instructions (`valgrind --tool=callgrind`).
 //! - `figures big [MB]`: time and peak memory (VmHWM) to check one large message with
 //!   attachments (default 25 MB), built in memory. Run it in its own process so the peak is its own.
 
@@ -24,6 +27,30 @@ fn main() {
                 engine.check(m, &Envelope::default()).findings.len()
             });
             println!("{r:.0} msg/s");
+        }
+        Some("once") => {
+            // Every corpus message checked a fixed number of times (default 3): a deterministic
+            // amount of work for instruction counts (valgrind --tool=callgrind).
+            let msgs = corpus(None);
+            let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(3);
+            let engine = Engine::new(Policy::builtin());
+            let env = Envelope::default();
+            // `once N timed`: with per-detector timings (what the gate runs).
+            let timed = args.get(2).is_some_and(|a| a == "timed");
+            let mut timings = doublecheck_engine::Timings::default();
+            let mut findings = 0usize;
+            for _ in 0..rounds {
+                for m in &msgs {
+                    findings += if timed {
+                        engine
+                            .try_check_timed(m, &env, &mut timings)
+                            .map_or(0, |v| v.findings.len())
+                    } else {
+                        engine.check(m, &env).findings.len()
+                    };
+                }
+            }
+            println!("{} checks, {findings} findings", rounds * msgs.len());
         }
         Some("big") => big(args.get(1).and_then(|s| s.parse().ok()).unwrap_or(25)),
         Some("parse-file") => {
