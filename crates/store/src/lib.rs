@@ -38,6 +38,11 @@
 //! - `audit_log`: `seq` (1, 2, 3 …), time, actor, action, subject, details JSON, `prev_hash` and
 //!   `hash` = SHA-256 over the previous hash and the length-prefixed fields. Triggers refuse
 //!   updates and deletes.
+//! - `users`, `web_sessions` (only the SHA-256 of a session id), `login_failures` (throttling):
+//!   the review queue's staff accounts and sign-ins.
+//! - `hold_detectors` (detector ids and severity per hold, for the queue's filters),
+//!   `hold_approvals`, `hold_assignments`, `hold_fixes`: the review queue's work on holds.
+//!   Every change a person makes is recorded in the audit log in the same transaction.
 //! - `audit_head`: one row with the last `seq` and `hash`. Every append first updates it, inside
 //!   the same transaction as the change it records: that serializes appenders across connections
 //!   and gate instances (a row lock on PostgreSQL; `BEGIN IMMEDIATE` holds SQLite's write lock),
@@ -52,14 +57,19 @@
 mod chain;
 mod error;
 mod model;
+mod staff;
 mod store;
 mod time;
 
 pub use chain::{GENESIS_HASH, entry_hash, sha256_hex};
 pub use error::StoreError;
 pub use model::{
-    AuditEntry, AuditReport, Backend, Decision, Delivery, Hold, HoldFilter, HoldStatus,
-    HoldSummary, NewHold,
+    Approval, ApprovalCount, Assignment, AuditEntry, AuditQuery, AuditReport, Backend, Decision,
+    Delivery, FixKind, Hold, HoldFilter, HoldFix, HoldStatus, HoldSummary, NewHold, QueueItem,
+    QueuePage, QueueQuery, Role, User, WebSession,
 };
-pub use store::{DEFAULT_MAX_MESSAGE_BYTES, GATE_ACTOR, Store, StoreOptions};
+pub use staff::normalize_email;
+pub use store::{
+    DEFAULT_MAX_MESSAGE_BYTES, GATE_ACTOR, Store, StoreOptions, severity_name, severity_rank,
+};
 pub use time::rfc3339;

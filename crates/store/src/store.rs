@@ -22,12 +22,12 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 50 * 1024 * 1024;
 /// The actor recorded for what the gate does on its own (creating a hold).
 pub const GATE_ACTOR: &str = "gate";
 
-const MAX_ADDRESS: usize = 1024;
+pub(crate) const MAX_ADDRESS: usize = 1024;
 const MAX_RECIPIENTS: usize = 10_000;
-const MAX_TEXT: usize = 4096;
+pub(crate) const MAX_TEXT: usize = 4096;
 const MAX_VERDICT_JSON: usize = 8 * 1024 * 1024;
 const MAX_DETAILS_JSON: usize = 1024 * 1024;
-const MAX_PAGE: u32 = 1000;
+pub(crate) const MAX_PAGE: u32 = 1000;
 /// Applied to every SQLite connection: wait up to 10 s for the write lock, write-ahead log,
 /// fsync at every commit.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
@@ -66,13 +66,14 @@ pub struct Store {
     opts: StoreOptions,
 }
 
-const HOLD_COLS: &str = "id, status, created_at_ms, mail_from, rcpt_to_json, sender, queue_id, \
+pub(crate) const HOLD_COLS: &str = "id, status, created_at_ms, mail_from, rcpt_to_json, sender, queue_id, \
      reason, verdict_json, raw, raw_size, raw_sha256, decided_by, decided_at_ms, decision_reason";
 
-const SUMMARY_COLS: &str = "id, status, created_at_ms, mail_from, rcpt_count, sender, queue_id, \
+pub(crate) const SUMMARY_COLS: &str = "id, status, created_at_ms, mail_from, rcpt_count, sender, queue_id, \
      reason, raw_size, decided_by, decided_at_ms";
 
-const AUDIT_COLS: &str = "seq, at_ms, actor, action, subject, details_json, prev_hash, hash";
+pub(crate) const AUDIT_COLS: &str =
+    "seq, at_ms, actor, action, subject, details_json, prev_hash, hash";
 
 impl Store {
     /// Opens (and creates, for SQLite) the database at `url` with default options and applies
@@ -204,6 +205,7 @@ impl Store {
         }
 
         let id = new_id("hold_")?;
+        let detectors = detectors_of(&h.verdict_json);
         let created_at_ms = now_ms();
         let raw_sha256 = sha256_hex(&h.raw);
         let rcpt_to_json = serde_json::to_string(&h.rcpt_to)
@@ -241,6 +243,16 @@ impl Store {
             .bind(&raw_sha256)
             .execute(&mut *tx)
             .await?;
+            for (detector, severity) in &detectors {
+                sqlx::query(
+                    "INSERT INTO hold_detectors (hold_id, detector_id, severity) VALUES ($1, $2, $3)",
+                )
+                .bind(&id)
+                .bind(detector.as_str())
+                .bind(*severity)
+                .execute(&mut *tx)
+                .await?;
+            }
             append(&mut tx, head, GATE_ACTOR, "hold.create", &id, &details).await?;
             tx.commit().await?;
             Ok(())
@@ -347,6 +359,20 @@ impl Store {
         actor: &str,
         reason: Option<&str>,
     ) -> Result<Hold, StoreError> {
+        self.decide_hold_with(id, decision, actor, reason, &serde_json::Map::new())
+            .await
+    }
+
+    /// Like [`Store::decide_hold`]; `extra` fields (the client's address) are added to the
+    /// audit entry's details.
+    pub async fn decide_hold_with(
+        &self,
+        id: &str,
+        decision: Decision,
+        actor: &str,
+        reason: Option<&str>,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Hold, StoreError> {
         text("id", id, MAX_TEXT, false)?;
         text("actor", actor, MAX_ADDRESS, false)?;
         if let Some(r) = reason {
@@ -355,74 +381,16 @@ impl Store {
         self.timed(async {
             let mut tx = self.begin_write().await?;
             let head = lock_head(&mut tx).await?;
-            let sql = format!("SELECT {HOLD_COLS} FROM holds WHERE id = $1");
-            let row = sqlx::query(&sql)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            let mut hold = hold_from_row(&row)?;
-            if hold.status != HoldStatus::Held {
-                return Err(StoreError::Conflict(format!(
-                    "hold {id} was already {} by {} at {}",
-                    hold.status,
-                    hold.decided_by.as_deref().unwrap_or("someone"),
-                    hold.decided_at.as_deref().unwrap_or("an unknown time"),
-                )));
+            match decide_in_tx(&mut tx, head, id, decision, actor, reason, extra).await? {
+                Decided::Done(hold) => {
+                    tx.commit().await?;
+                    Ok(*hold)
+                }
+                Decided::Denied(e) => {
+                    tx.commit().await?;
+                    Err(e)
+                }
             }
-            let own = hold
-                .sender
-                .iter()
-                .chain(std::iter::once(&hold.mail_from))
-                .any(|s| same_identity(s, actor));
-            if own {
-                let details = serde_json::json!({
-                    "decision": decision.status().as_str(),
-                    "why": "the sender may not decide on their own message",
-                })
-                .to_string();
-                append(&mut tx, head, actor, "hold.decide_denied", id, &details).await?;
-                tx.commit().await?;
-                return Err(StoreError::Forbidden(format!(
-                    "{actor} sent hold {id} and may not {} it; another reviewer must decide",
-                    match decision {
-                        Decision::Release => "release",
-                        Decision::Reject => "reject",
-                    }
-                )));
-            }
-            let at = now_ms();
-            let status = decision.status();
-            let done = sqlx::query(
-                "UPDATE holds SET status = $1, decided_by = $2, decided_at_ms = $3, \
-                 decision_reason = $4 WHERE id = $5 AND status = 'held'",
-            )
-            .bind(status.as_str())
-            .bind(actor)
-            .bind(at)
-            .bind(reason)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done != 1 {
-                return Err(StoreError::Conflict(format!(
-                    "hold {id} changed while deciding"
-                )));
-            }
-            let details = serde_json::json!({
-                "reason": reason,
-                "raw_sha256": hold.raw_sha256,
-            })
-            .to_string();
-            append(&mut tx, head, actor, decision.action(), id, &details).await?;
-            tx.commit().await?;
-            hold.status = status;
-            hold.decided_by = Some(actor.to_string());
-            hold.decided_at_ms = Some(at);
-            hold.decided_at = Some(rfc3339(at));
-            hold.decision_reason = reason.map(str::to_string);
-            Ok(hold)
         })
         .await
     }
@@ -665,7 +633,9 @@ impl Store {
 
     /// A transaction that writes. On SQLite `BEGIN IMMEDIATE` takes the write lock at once (so
     /// the busy timeout applies, and no read snapshot goes stale before the first write).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let stmt = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -673,7 +643,7 @@ impl Store {
         Ok(self.pool.begin_with(stmt).await?)
     }
 
-    async fn timed<T>(
+    pub(crate) async fn timed<T>(
         &self,
         fut: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
@@ -687,10 +657,164 @@ impl Store {
     }
 }
 
+/// What [`decide_in_tx`] did: decided (the hold as it is now), or
+/// refused because the actor sent the message (the refusal is in the audit log: commit, then
+/// return the error).
+pub(crate) enum Decided {
+    Done(Box<Hold>),
+    Denied(StoreError),
+}
+
+/// Decides on a held message inside the caller's write transaction, after `head` was locked.
+/// `extra` fields (the client's address) go into the audit entry's details.
+pub(crate) async fn decide_in_tx(
+    tx: &mut AnyConnection,
+    head: (i64, String),
+    id: &str,
+    decision: Decision,
+    actor: &str,
+    reason: Option<&str>,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Decided, StoreError> {
+    let sql = format!("SELECT {HOLD_COLS} FROM holds WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut hold = hold_from_row(&row)?;
+    if hold.status != HoldStatus::Held {
+        return Err(StoreError::Conflict(format!(
+            "hold {id} was already {} by {} at {}",
+            hold.status,
+            hold.decided_by.as_deref().unwrap_or("someone"),
+            hold.decided_at.as_deref().unwrap_or("an unknown time"),
+        )));
+    }
+    if is_own(&hold, actor) {
+        let mut details = serde_json::json!({
+            "decision": decision.status().as_str(),
+            "why": "the sender may not decide on their own message",
+        });
+        merge(&mut details, extra);
+        append(
+            tx,
+            head,
+            actor,
+            "hold.decide_denied",
+            id,
+            &details.to_string(),
+        )
+        .await?;
+        return Ok(Decided::Denied(StoreError::Forbidden(format!(
+            "{actor} sent hold {id} and may not {} it; another reviewer must decide",
+            match decision {
+                Decision::Release => "release",
+                Decision::Reject => "reject",
+            }
+        ))));
+    }
+    let at = now_ms();
+    let status = decision.status();
+    let done = sqlx::query(
+        "UPDATE holds SET status = $1, decided_by = $2, decided_at_ms = $3, \
+         decision_reason = $4 WHERE id = $5 AND status = 'held'",
+    )
+    .bind(status.as_str())
+    .bind(actor)
+    .bind(at)
+    .bind(reason)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done != 1 {
+        return Err(StoreError::Conflict(format!(
+            "hold {id} changed while deciding"
+        )));
+    }
+    let mut details = serde_json::json!({
+        "reason": reason,
+        "raw_sha256": hold.raw_sha256,
+    });
+    merge(&mut details, extra);
+    append(tx, head, actor, decision.action(), id, &details.to_string()).await?;
+    hold.status = status;
+    hold.decided_by = Some(actor.to_string());
+    hold.decided_at_ms = Some(at);
+    hold.decided_at = Some(rfc3339(at));
+    hold.decision_reason = reason.map(str::to_string);
+    Ok(Decided::Done(Box::new(hold)))
+}
+
+/// Did `actor` send this hold (its sender or its envelope sender)?
+pub(crate) fn is_own(hold: &Hold, actor: &str) -> bool {
+    hold.sender
+        .iter()
+        .chain(std::iter::once(&hold.mail_from))
+        .any(|s| same_identity(s, actor))
+}
+
+/// Adds `extra`'s fields to a JSON object (existing fields win).
+pub(crate) fn merge(
+    details: &mut serde_json::Value,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) {
+    if let Some(obj) = details.as_object_mut() {
+        for (k, v) in extra {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+}
+
+/// The detector ids of a verdict's findings with their highest severity (0 info … 4 critical).
+pub(crate) fn detectors_of(verdict_json: &str) -> Vec<(String, i64)> {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(verdict_json) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, i64)> = Vec::new();
+    for f in v["findings"].as_array().into_iter().flatten() {
+        let Some(id) = f["id"]
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= MAX_TEXT)
+        else {
+            continue;
+        };
+        let sev = severity_rank(f["severity"].as_str().unwrap_or(""));
+        match out.iter_mut().find(|(d, _)| d == id) {
+            Some((_, s)) => *s = (*s).max(sev),
+            None => out.push((id.to_string(), sev)),
+        }
+    }
+    out
+}
+
+/// 0 info … 4 critical (unknown names rank as info).
+pub fn severity_rank(name: &str) -> i64 {
+    match name {
+        "critical" => 4,
+        "high" => 3,
+        "medium" => 2,
+        "low" => 1,
+        _ => 0,
+    }
+}
+
+/// The severity name of a rank from [`severity_rank`].
+pub fn severity_name(rank: i64) -> &'static str {
+    match rank {
+        4 => "critical",
+        3 => "high",
+        2 => "medium",
+        1 => "low",
+        _ => "info",
+    }
+}
+
 /// Locks the chain's head row for this transaction and reads it. The no-op update takes the row
 /// lock on PostgreSQL (concurrent appenders wait here, then read the new head) and is a write on
 /// SQLite (inside `BEGIN IMMEDIATE`, which already holds the database's write lock).
-async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
+pub(crate) async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError> {
     let locked = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
         .execute(&mut *conn)
         .await?
@@ -705,7 +829,7 @@ async fn lock_head(conn: &mut AnyConnection) -> Result<(i64, String), StoreError
 }
 
 /// Appends one entry after `head` (which the caller locked) and moves the head to it.
-async fn append(
+pub(crate) async fn append(
     conn: &mut AnyConnection,
     head: (i64, String),
     actor: &str,
@@ -749,7 +873,7 @@ async fn append(
     })
 }
 
-fn hold_from_row(r: &AnyRow) -> Result<Hold, StoreError> {
+pub(crate) fn hold_from_row(r: &AnyRow) -> Result<Hold, StoreError> {
     let status: String = r.try_get("status")?;
     let rcpt_to_json: String = r.try_get("rcpt_to_json")?;
     let rcpt_to: Vec<String> = serde_json::from_str(&rcpt_to_json)
@@ -778,7 +902,7 @@ fn hold_from_row(r: &AnyRow) -> Result<Hold, StoreError> {
     })
 }
 
-fn summary_from_row(r: &AnyRow) -> Result<HoldSummary, StoreError> {
+pub(crate) fn summary_from_row(r: &AnyRow) -> Result<HoldSummary, StoreError> {
     let status: String = r.try_get("status")?;
     let created_at_ms: i64 = r.try_get("created_at_ms")?;
     let rcpt_count: i64 = r.try_get("rcpt_count")?;
@@ -799,7 +923,7 @@ fn summary_from_row(r: &AnyRow) -> Result<HoldSummary, StoreError> {
     })
 }
 
-fn audit_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {
+pub(crate) fn audit_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {
     let at_ms: i64 = r.try_get("at_ms")?;
     Ok(AuditEntry {
         seq: r.try_get("seq")?,
@@ -819,7 +943,7 @@ fn parse_status(s: &str) -> Result<HoldStatus, StoreError> {
 }
 
 /// The same mailbox or user name, ignoring case, surrounding blanks and angle brackets.
-fn same_identity(a: &str, b: &str) -> bool {
+pub(crate) fn same_identity(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
         s.trim()
             .trim_start_matches('<')
@@ -832,7 +956,12 @@ fn same_identity(a: &str, b: &str) -> bool {
 }
 
 /// Bounded text: at most `max` bytes, no NUL (PostgreSQL's text cannot hold it).
-fn text(name: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), StoreError> {
+pub(crate) fn text(
+    name: &str,
+    value: &str,
+    max: usize,
+    may_be_empty: bool,
+) -> Result<(), StoreError> {
     if value.is_empty() && !may_be_empty {
         return Err(StoreError::Invalid(format!("{name} is empty")));
     }
@@ -851,7 +980,7 @@ fn text(name: &str, value: &str, max: usize, may_be_empty: bool) -> Result<(), S
 }
 
 /// Bounded JSON text that parses.
-fn json(name: &str, value: &str, max: usize) -> Result<(), StoreError> {
+pub(crate) fn json(name: &str, value: &str, max: usize) -> Result<(), StoreError> {
     text(name, value, max, false)?;
     serde_json::from_str::<serde::de::IgnoredAny>(value)
         .map_err(|e| StoreError::Invalid(format!("{name} is not JSON: {e}")))?;
@@ -859,7 +988,7 @@ fn json(name: &str, value: &str, max: usize) -> Result<(), StoreError> {
 }
 
 /// `prefix` followed by 16 characters of lowercase base32 (80 random bits).
-fn new_id(prefix: &str) -> Result<String, StoreError> {
+pub(crate) fn new_id(prefix: &str) -> Result<String, StoreError> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut bytes = [0u8; 10];
     getrandom::fill(&mut bytes)

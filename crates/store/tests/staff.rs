@@ -1,0 +1,722 @@
+//! The review queue's records — staff accounts, sessions, sign-in throttling, the queue, approvals,
+//! assignments, fixes and the audit search — told once and run on SQLite always and on PostgreSQL
+//! when `DOUBLECHECK_TEST_POSTGRES_URL` is set (`scripts/with-postgres cargo test -p doublecheck-store`).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use doublecheck_store::{
+    AuditQuery, Backend, Decision, FixKind, HoldFix, HoldStatus, NewHold, QueueQuery, Role, Store,
+    StoreError,
+};
+use sqlx::AnyPool;
+
+const PG_ENV: &str = "DOUBLECHECK_TEST_POSTGRES_URL";
+
+struct PgSchema {
+    admin: AnyPool,
+    schema: String,
+    url: String,
+}
+
+impl PgSchema {
+    async fn new(tag: &str) -> Option<PgSchema> {
+        let Ok(base) = std::env::var(PG_ENV) else {
+            println!("skipped: {PG_ENV} not set");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let admin = AnyPool::connect(&base)
+            .await
+            .expect("connect to the test server");
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!("dc_{tag}_{}_{nanos}", std::process::id());
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={schema}");
+        Some(PgSchema { admin, schema, url })
+    }
+
+    async fn drop(self) {
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+        self.admin.close().await;
+    }
+}
+
+fn verdict(findings: &[(&str, &str)]) -> String {
+    let f: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|(id, sev)| serde_json::json!({ "id": id, "severity": sev, "evidence": "x" }))
+        .collect();
+    serde_json::json!({ "action": "hold", "findings": f }).to_string()
+}
+
+fn hold(sender: &str, rcpts: &[&str], findings: &[(&str, &str)]) -> NewHold {
+    NewHold {
+        raw: format!(
+            "From: {sender}\r\nTo: {}\r\nSubject: s\r\n\r\nHello\r\n",
+            rcpts.join(", ")
+        )
+        .into_bytes(),
+        mail_from: sender.to_string(),
+        rcpt_to: rcpts.iter().map(|s| s.to_string()).collect(),
+        verdict_json: verdict(findings),
+        reason: "held".into(),
+        sender: Some(sender.to_string()),
+        queue_id: None,
+    }
+}
+
+fn no_extra() -> serde_json::Map<String, serde_json::Value> {
+    serde_json::Map::new()
+}
+
+fn ip(addr: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("ip".into(), addr.into());
+    m
+}
+
+async fn story(store: Store) {
+    // ---- users
+    let admin = store
+        .user_add(
+            "Admin@Example.com",
+            Role::Admin,
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            "cli",
+            &no_extra(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(admin.email, "admin@example.com");
+    assert!(matches!(
+        store
+            .user_add("admin@EXAMPLE.com", Role::Agent, "h", "cli", &no_extra())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .user_add("not an email", Role::Agent, "h", "cli", &no_extra())
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    store
+        .user_add(
+            "rev@example.com",
+            Role::Reviewer,
+            "h1",
+            "admin@example.com",
+            &ip("10.0.0.1"),
+        )
+        .await
+        .unwrap();
+    store
+        .user_add(
+            "rev2@example.com",
+            Role::Reviewer,
+            "h2",
+            "admin@example.com",
+            &no_extra(),
+        )
+        .await
+        .unwrap();
+    store
+        .user_add(
+            "agent@example.com",
+            Role::Agent,
+            "h3",
+            "admin@example.com",
+            &no_extra(),
+        )
+        .await
+        .unwrap();
+    let got = store.user_get("REV@example.com").await.unwrap().unwrap();
+    assert_eq!(
+        (got.role, got.disabled, got.password_hash.as_str()),
+        (Role::Reviewer, false, "h1")
+    );
+    assert!(
+        store
+            .user_get("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_get("garbage").await.unwrap().is_none());
+    let all: Vec<String> = store
+        .user_list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.email)
+        .collect();
+    assert_eq!(
+        all,
+        [
+            "admin@example.com",
+            "agent@example.com",
+            "rev2@example.com",
+            "rev@example.com"
+        ]
+    );
+    let changed = store
+        .user_set_role(
+            "agent@example.com",
+            Role::Reviewer,
+            "admin@example.com",
+            &no_extra(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.role, Role::Reviewer);
+    store
+        .user_set_role(
+            "agent@example.com",
+            Role::Agent,
+            "admin@example.com",
+            &no_extra(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .user_set_role("nobody@example.com", Role::Agent, "a", &no_extra())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+
+    // ---- sessions: stored by hash; disabling a user ends them
+    store
+        .session_create("hash-a", "rev@example.com", "csrf-a", "127.0.0.1")
+        .await
+        .unwrap();
+    store
+        .session_create("hash-b", "rev@example.com", "csrf-b", "127.0.0.2")
+        .await
+        .unwrap();
+    store
+        .session_create("hash-c", "rev2@example.com", "csrf-c", "127.0.0.3")
+        .await
+        .unwrap();
+    let s = store.session_get("hash-a").await.unwrap().unwrap();
+    assert_eq!(s.user.email, "rev@example.com");
+    assert_eq!(s.csrf_token, "csrf-a");
+    assert_eq!(s.ip, "127.0.0.1");
+    assert!(s.last_seen_ms >= s.created_at_ms);
+    assert!(store.session_get("nope").await.unwrap().is_none());
+    store.session_touch("hash-a").await.unwrap();
+    assert!(store.session_delete("hash-a").await.unwrap());
+    assert!(!store.session_delete("hash-a").await.unwrap());
+    assert!(store.session_get("hash-a").await.unwrap().is_none());
+    let disabled = store
+        .user_set_disabled("rev@example.com", true, "admin@example.com", &no_extra())
+        .await
+        .unwrap();
+    assert!(disabled.disabled);
+    assert!(
+        store.session_get("hash-b").await.unwrap().is_none(),
+        "disabling ends sessions"
+    );
+    store
+        .user_set_disabled("rev@example.com", false, "admin@example.com", &no_extra())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_delete_user("rev2@example.com").await.unwrap(),
+        1
+    );
+    store
+        .session_create("hash-old", "rev2@example.com", "c", "ip")
+        .await
+        .unwrap();
+    let far_future = i64::MAX / 2;
+    assert_eq!(store.session_purge(far_future, 0, 0).await.unwrap(), 1);
+
+    // ---- throttling
+    for _ in 0..3 {
+        store
+            .login_failure(&["account:rev@example.com", "ip:127.0.0.9"])
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .login_failures_since("account:rev@example.com", 0)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store.login_failures_since("ip:127.0.0.9", 0).await.unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .login_failures_since("ip:127.0.0.9", far_future)
+            .await
+            .unwrap(),
+        0
+    );
+    store
+        .login_failures_clear("account:rev@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .login_failures_since("account:rev@example.com", 0)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.login_failures_since("ip:127.0.0.9", 0).await.unwrap(),
+        3
+    );
+
+    // ---- the queue: newest first, filters, cursor, counts
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let sender = if i % 2 == 0 {
+            "agent@example.com"
+        } else {
+            "Other@Example.com"
+        };
+        let findings: &[(&str, &str)] = if i == 4 {
+            &[
+                ("content.sensitive_data", "critical"),
+                ("recipients.exposed", "high"),
+            ]
+        } else {
+            &[("recipients.exposed", "high")]
+        };
+        let h = store
+            .create_hold(hold(sender, &["a@example.net", "b@example.org"], findings))
+            .await
+            .unwrap();
+        ids.push(h.id);
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let page = store.queue(&QueueQuery::default()).await.unwrap();
+    let listed: Vec<&str> = page.items.iter().map(|i| i.hold.id.as_str()).collect();
+    let newest_first: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    assert_eq!(listed, newest_first);
+    assert!(page.next.is_none());
+    assert_eq!(
+        page.items[0].detectors,
+        ["content.sensitive_data", "recipients.exposed"]
+    );
+    assert_eq!(page.items[0].max_severity, Some(4));
+    assert_eq!(page.items[1].max_severity, Some(3));
+
+    let p1 = store
+        .queue(&QueueQuery {
+            limit: 2,
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(p1.items.len(), 2);
+    let p2 = store
+        .queue(&QueueQuery {
+            limit: 2,
+            before: p1.next.clone(),
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    let p3 = store
+        .queue(&QueueQuery {
+            limit: 2,
+            before: p2.next.clone(),
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    let paged: Vec<&str> = p1
+        .items
+        .iter()
+        .chain(&p2.items)
+        .chain(&p3.items)
+        .map(|i| i.hold.id.as_str())
+        .collect();
+    assert_eq!(paged, newest_first);
+    assert!(p3.next.is_none());
+
+    let mine = store
+        .queue(&QueueQuery {
+            sender: Some("AGENT@example.com".into()),
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(mine.items.len(), 3);
+    let other = store
+        .queue(&QueueQuery {
+            sender: Some("other@example.com".into()),
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(other.items.len(), 2, "the sender matches whatever its case");
+    let sensitive = store
+        .queue(&QueueQuery {
+            detector: Some("content.sensitive_data".into()),
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(sensitive.items.len(), 1);
+    assert_eq!(sensitive.items[0].hold.id, ids[4]);
+    let old = store
+        .queue(&QueueQuery {
+            created_before_ms: Some(0),
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(old.items.is_empty());
+
+    // ---- approvals: never the sender, never twice by one person
+    match store
+        .hold_approve(&ids[0], "agent@example.com", "mine", 2, &no_extra())
+        .await
+    {
+        Err(StoreError::Forbidden(_)) => {}
+        other => panic!("the sender approved: {other:?}"),
+    }
+    let one = store
+        .hold_approve(
+            &ids[0],
+            "Rev@example.com",
+            "checked with the customer",
+            2,
+            &ip("10.1.1.1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((one.approvals, one.complete()), (1, false));
+    assert!(matches!(
+        store
+            .hold_approve(&ids[0], "rev@example.com", "again", 2, &no_extra())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let two = store
+        .hold_approve(&ids[0], "rev2@example.com", "agreed", 2, &no_extra())
+        .await
+        .unwrap();
+    assert!(two.complete());
+    let approvals = store.hold_approvals(&ids[0]).await.unwrap();
+    assert_eq!(approvals.len(), 2);
+    assert_eq!(approvals[0].approver, "rev@example.com");
+
+    // ---- assignment
+    let a = store
+        .hold_assign(&ids[1], "REV2@example.com", "rev@example.com", &no_extra())
+        .await
+        .unwrap();
+    assert_eq!(a.assignee, "rev2@example.com");
+    store
+        .hold_assign(&ids[1], "rev@example.com", "rev2@example.com", &no_extra())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .hold_assignment(&ids[1])
+            .await
+            .unwrap()
+            .unwrap()
+            .assignee,
+        "rev@example.com"
+    );
+    let page = store.queue(&QueueQuery::default()).await.unwrap();
+    let row = page.items.iter().find(|i| i.hold.id == ids[1]).unwrap();
+    assert_eq!(row.assignee.as_deref(), Some("rev@example.com"));
+    let row = page.items.iter().find(|i| i.hold.id == ids[0]).unwrap();
+    assert_eq!(row.approvals, 2);
+
+    // ---- fix and release: decided, recorded, the original never delivered
+    match store
+        .release_fixed(
+            &ids[2],
+            FixKind::Bccify,
+            None,
+            "agent@example.com",
+            "fixed",
+            &no_extra(),
+        )
+        .await
+    {
+        Err(StoreError::Forbidden(_)) => {}
+        other => panic!("the sender released their own message: {other:?}"),
+    }
+    let (released, fix) = store
+        .release_fixed(
+            &ids[2],
+            FixKind::Explode,
+            None,
+            "rev@example.com",
+            "exploded",
+            &ip("10.2.2.2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(released.status, HoldStatus::Released);
+    assert_eq!(fix.fix, FixKind::Explode);
+    assert!(
+        !store.delivery_claim(&ids[2], "*").await.unwrap(),
+        "the original never leaves"
+    );
+    assert!(
+        !store
+            .delivery_claim(&ids[2], "a@example.net")
+            .await
+            .unwrap()
+    );
+    let key = HoldFix::delivery_key(&ids[2]);
+    assert!(store.delivery_claim(&key, "a@example.net").await.unwrap());
+    store
+        .hold_fix_delivered(&ids[2], "rev@example.com", 2)
+        .await
+        .unwrap();
+    store
+        .hold_fix_delivered(&ids[2], "rev@example.com", 2)
+        .await
+        .unwrap();
+    let fix = store.hold_fix(&ids[2]).await.unwrap().unwrap();
+    assert!(fix.delivered_at_ms.is_some());
+    assert!(store.hold_fix(&ids[3]).await.unwrap().is_none());
+    assert!(matches!(
+        store
+            .release_fixed(
+                &ids[2],
+                FixKind::Bccify,
+                None,
+                "rev@example.com",
+                "again",
+                &no_extra()
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .hold_approve(&ids[2], "rev2@example.com", "late", 1, &no_extra())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .decide_hold_with(
+            &ids[3],
+            Decision::Reject,
+            "rev@example.com",
+            Some("no"),
+            &ip("10.3.3.3"),
+        )
+        .await
+        .unwrap();
+
+    let counts = store.queue_counts(None).await.unwrap();
+    assert_eq!(
+        counts,
+        [
+            (HoldStatus::Held, 3),
+            (HoldStatus::Released, 1),
+            (HoldStatus::Rejected, 1)
+        ]
+    );
+    let counts = store.queue_counts(Some("agent@example.com")).await.unwrap();
+    assert_eq!(
+        counts,
+        [
+            (HoldStatus::Held, 2),
+            (HoldStatus::Released, 1),
+            (HoldStatus::Rejected, 0)
+        ]
+    );
+    let held = store
+        .queue(&QueueQuery {
+            status: Some(HoldStatus::Held),
+            ..QueueQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(held.items.len(), 3);
+
+    // ---- the audit log has every step, with the client's address, and still verifies
+    let by_rev = store
+        .audit_search(&AuditQuery {
+            actor: Some("rev@example.com".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<&str> = by_rev.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "hold.reject",
+            "hold.fix_delivered",
+            "hold.release",
+            "hold.reassign",
+            "hold.approve"
+        ]
+    );
+    let release = &by_rev[2];
+    let d: serde_json::Value = serde_json::from_str(&release.details_json).unwrap();
+    assert_eq!(d["fix"], "explode");
+    assert_eq!(d["ip"], "10.2.2.2");
+    assert_eq!(d["reason"], "exploded");
+    let users = store
+        .audit_search(&AuditQuery {
+            action: Some("user.".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(users.iter().all(|e| e.action.starts_with("user.")));
+    assert_eq!(users.len(), 8, "{users:?}");
+    let denied = store
+        .audit_search(&AuditQuery {
+            action: Some("hold.approve_denied".into()),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(denied.len(), 1);
+    let last_two = store
+        .audit_search(&AuditQuery {
+            limit: 2,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(last_two.len(), 2);
+    assert!(last_two[0].seq > last_two[1].seq);
+    let before = store
+        .audit_search(&AuditQuery {
+            before_seq: Some(last_two[1].seq),
+            limit: 1,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(before[0].seq, last_two[1].seq - 1);
+    let none = store
+        .audit_search(&AuditQuery {
+            from_ms: Some(far_future),
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    assert!(store.audit_verify().await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_story_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!(
+        "sqlite://{}/d/doublecheck.db",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    story(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_story_on_postgres() {
+    let Some(pg) = PgSchema::new("staff").await else {
+        return;
+    };
+    let store = Store::open(&pg.url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    story(store.clone()).await;
+    store.close().await;
+    pg.drop().await;
+    println!("postgres: staff story passed");
+}
+
+/// Holds stored before the staff migration get their detectors from their verdicts.
+async fn backfill(url: &str, backend: Backend) {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.unwrap();
+    let dir = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    // The schema as it was before the staff migration: migration 0001 alone.
+    let mut first = sqlx::migrate::Migrator::new(std::path::Path::new(&format!(
+        "{}/migrations/{dir}",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .await
+    .unwrap();
+    let only_first: Vec<_> = first.iter().filter(|m| m.version == 1).cloned().collect();
+    first.migrations = std::borrow::Cow::Owned(only_first);
+    first.run(&pool).await.unwrap();
+    let v = verdict(&[
+        ("recipients.exposed", "high"),
+        ("recipients.exposed", "medium"),
+        ("content.sensitive_data", "critical"),
+    ]);
+    sqlx::query(
+        "INSERT INTO holds (id, status, created_at_ms, mail_from, rcpt_to_json, rcpt_count, \
+         reason, verdict_json, raw, raw_size, raw_sha256) \
+         VALUES ('hold_old', 'held', 1, 'a@example.com', '[\"b@example.net\"]', 1, 'r', $1, $2, 1, 'x')",
+    )
+    .bind(v)
+    .bind(&b"x"[..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO holds (id, status, created_at_ms, mail_from, rcpt_to_json, rcpt_count, \
+         reason, verdict_json, raw, raw_size, raw_sha256) \
+         VALUES ('hold_odd', 'held', 2, 'a@example.com', '[\"b@example.net\"]', 1, 'r', '{}', $1, 1, 'x')",
+    )
+    .bind(&b"x"[..])
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let store = Store::open(url).await.unwrap();
+    let page = store.queue(&QueueQuery::default()).await.unwrap();
+    let old = page.items.iter().find(|i| i.hold.id == "hold_old").unwrap();
+    assert_eq!(
+        old.detectors,
+        ["content.sensitive_data", "recipients.exposed"]
+    );
+    assert_eq!(old.max_severity, Some(4));
+    let odd = page.items.iter().find(|i| i.hold.id == "hold_odd").unwrap();
+    assert!(odd.detectors.is_empty());
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detectors_backfilled_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/old.db?mode=rwc", dir.path().display());
+    backfill(&url, Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detectors_backfilled_on_postgres() {
+    let Some(pg) = PgSchema::new("backfill").await else {
+        return;
+    };
+    backfill(&pg.url, Backend::Postgres).await;
+    pg.drop().await;
+}
