@@ -495,12 +495,14 @@ fn may_have_phrase(kind: Kind, region: &[u8]) -> bool {
     }
 }
 
+/// One byte of a key: `raw` and `low` (the byte with the ASCII case bit
+/// set); a 0 in the key stands for a byte that is not a letter or digit.
 #[inline(always)]
-fn key_byte(raw: u8, k: u8) -> bool {
+fn key_byte(raw: u8, low: u8, k: u8) -> bool {
     if k == 0 {
-        !raw.is_ascii_alphanumeric()
+        low.wrapping_sub(b'a') >= 26 && raw.wrapping_sub(b'0') >= 10
     } else {
-        raw | 0x20 == k
+        low == k
     }
 }
 
@@ -519,14 +521,18 @@ fn has_key<const N: usize>(region: &[u8], keys: &[[u8; 3]; N]) -> bool {
     let starts = region.len() + 2;
     let mut i = 0;
     while i < starts {
-        let mut c = [0u8; 18];
-        c.copy_from_slice(&buf[i..i + 18]);
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        let mut d = [0u8; 16];
+        a.copy_from_slice(&buf[i..i + 16]);
+        b.copy_from_slice(&buf[i + 1..i + 17]);
+        d.copy_from_slice(&buf[i + 2..i + 18]);
         let mut acc = 0u8;
         for j in 0..16 {
-            let (a, b, d) = (c[j], c[j + 1], c[j + 2]);
-            let mut m = a >= 0x80 || a == b'\'';
+            let (la, lb, ld) = (a[j] | 0x20, b[j] | 0x20, d[j] | 0x20);
+            let mut m = a[j] >= 0x80 || a[j] == b'\'';
             for k in keys {
-                m |= key_byte(a, k[0]) & key_byte(b, k[1]) & key_byte(d, k[2]);
+                m |= key_byte(a[j], la, k[0]) & key_byte(b[j], lb, k[1]) & key_byte(d[j], ld, k[2]);
             }
             acc |= u8::from(m);
         }

@@ -171,4 +171,8 @@ impl Scanner {
 }
 
 #[cfg(test)]
+mod diff_tests;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
 mod tests;

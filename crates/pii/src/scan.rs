@@ -63,6 +63,15 @@ fn word_triggers(w: u64) -> u64 {
 
 /// Index of the next ASCII digit or `@` at or after `i`.
 pub(crate) fn next_trigger(b: &[u8], mut i: usize) -> Option<usize> {
+    // In mail the next trigger is often a few bytes on (the next group of a
+    // number, a time, a list of numbers): one word first.
+    if i + 8 <= b.len() {
+        let m = word_triggers(load8(b, i));
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
     while i + 32 <= b.len() {
         let mut c = [0u8; 32];
         c.copy_from_slice(&b[i..i + 32]);
@@ -89,6 +98,31 @@ pub(crate) fn next_trigger(b: &[u8], mut i: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// The eight bytes at `i` as a little-endian word (`i + 8 <= b.len()`).
+#[inline(always)]
+fn load8(b: &[u8], i: usize) -> u64 {
+    let mut w8 = [0u8; 8];
+    w8.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(w8)
+}
+
+/// Number of ASCII digits at the start of `b[i..]`, at most 8.
+#[inline(always)]
+fn digit_run8(b: &[u8], i: usize) -> usize {
+    if i + 8 <= b.len() {
+        let w = load8(b, i);
+        // High bit of each byte set for a non-digit (exact per byte: the
+        // additions cannot carry across bytes of the low seven bits).
+        let t = w & (0x7f * LO_BYTES);
+        let ge0 = t.wrapping_add(0x50 * LO_BYTES);
+        let gt9 = t.wrapping_add(0x46 * LO_BYTES);
+        let non = (!ge0 | gt9 | w) & HI_BYTES;
+        (non.trailing_zeros() / 8) as usize
+    } else {
+        b[i..].iter().take_while(|c| c.is_ascii_digit()).count()
+    }
 }
 
 const ALNUM: u8 = 1;
@@ -529,42 +563,80 @@ fn num_of(b: &[u8]) -> u32 {
     validate::num(b)
 }
 
+/// Value of the `n` (at most 9) digits at `p`.
+#[inline(always)]
+fn num_at(b: &[u8], p: usize, n: usize) -> u32 {
+    num_of(&b[p..p + n])
+}
+
+/// "1990-03-12", "03/12/1990", "12.03.90": three groups of 1-4 digits with
+/// one separator, read in one pass.
 #[inline(never)]
 fn read_dob_numeric(b: &[u8], s: usize, out: &mut Vec<Cand>) {
     if !ok_before(b, s) {
         return;
     }
-    let g = groups(b, s, b"/-.", 3, 4);
-    if g.n != 3 || !g.same_sep(3) {
+    // Group lengths are read up to 5 digits: a fifth digit rejects the
+    // group (first and second) or, for the last, the end boundary.
+    let l0 = digit_run8(b, s).min(5);
+    let q0 = s + l0;
+    if l0 > 4 || q0 + 1 >= b.len() {
         return;
     }
-    let end = g.g[2].1;
+    let sep = b[q0];
+    if !matches!(sep, b'/' | b'-' | b'.') || !b[q0 + 1].is_ascii_digit() {
+        return;
+    }
+    let p1 = q0 + 1;
+    let l1 = digit_run8(b, p1).min(5);
+    let q1 = p1 + l1;
+    if l1 > 4 || q1 + 1 >= b.len() || b[q1] != sep || !b[q1 + 1].is_ascii_digit() {
+        return;
+    }
+    let p2 = q1 + 1;
+    let l2 = digit_run8(b, p2).min(5);
+    let end = p2 + l2;
+    let small = |l: usize| (1..=2).contains(&l);
+    if !(l0 == 4 && small(l1) && small(l2) || small(l0) && small(l1) && (l2 == 4 || l2 == 2)) {
+        return;
+    }
     if !ok_after(b, end) {
         return;
     }
-    let part = |i: usize| num_of(&b[g.g[i].0..g.g[i].1]);
-    let (l0, l1, l2) = (g.len(0), g.len(1), g.len(2));
-    let small = |l: usize| (1..=2).contains(&l);
-    let ok4 = if l0 == 4 && small(l1) && small(l2) {
-        Some(validate::date_valid(part(0), part(1), part(2)))
-    } else if small(l0) && small(l1) && l2 == 4 {
-        let y = part(2);
-        Some(validate::date_valid(y, part(0), part(1)) || validate::date_valid(y, part(1), part(0)))
-    } else {
-        None
-    };
-    match ok4 {
-        Some(true) => out.push(cand(Kind::DateOfBirth, s, end, None, High)),
-        Some(false) => {}
-        None => {
-            if small(l0) && small(l1) && l2 == 2 {
-                let (a, m) = (part(0), part(1));
-                if validate::dob::date_valid_yy(a, m) || validate::dob::date_valid_yy(m, a) {
-                    out.push(cand(Kind::DateOfBirth, s, end, None, Medium));
-                }
-            }
+    let (v0, v1, v2) = (num_at(b, s, l0), num_at(b, p1, l1), num_at(b, p2, l2));
+    if l0 == 4 {
+        if validate::date_valid(v0, v1, v2) {
+            out.push(cand(Kind::DateOfBirth, s, end, None, High));
         }
+    } else if l2 == 4 {
+        if validate::date_valid(v2, v0, v1) || validate::date_valid(v2, v1, v0) {
+            out.push(cand(Kind::DateOfBirth, s, end, None, High));
+        }
+    } else if validate::dob::date_valid_yy(v0, v1) || validate::dob::date_valid_yy(v1, v0) {
+        out.push(cand(Kind::DateOfBirth, s, end, None, Medium));
     }
+}
+
+/// Letters (as bits from `a`) that month names and abbreviations of
+/// [`validate::dob::month_from_name`] start with, and end with.
+const MONTH_FIRST: u32 = letter_bits(b"jefmasond");
+const MONTH_LAST: u32 = letter_bits(b"ynoebhrltgpvc");
+
+const fn letter_bits(l: &[u8]) -> u32 {
+    let mut m = 0;
+    let mut i = 0;
+    while i < l.len() {
+        m |= 1 << (l[i] - b'a');
+        i += 1;
+    }
+    m
+}
+
+/// Whether `c` is an ASCII letter (either case) in `set`.
+#[inline(always)]
+fn month_letter(c: u8, set: u32) -> bool {
+    let k = (c | 0x20).wrapping_sub(b'a');
+    c.is_ascii_alphabetic() && set & (1 << (k & 31)) != 0
 }
 
 fn skip_spaces(b: &[u8], mut p: usize, max: usize) -> usize {
@@ -610,6 +682,9 @@ fn read_dob_month_first(b: &[u8], s: usize, e: usize, lo: usize, out: &mut Vec<C
     if p > lo && b[p - 1] == b'.' {
         p -= 1;
     }
+    if p == lo || !month_letter(b[p - 1], MONTH_LAST) {
+        return;
+    }
     let we = p;
     while p > lo && b[p - 1].is_ascii_alphabetic() && we - p <= 10 {
         p -= 1;
@@ -648,11 +723,14 @@ fn read_dob_day_first(b: &[u8], s: usize, e: usize, out: &mut Vec<Cand>) {
         return;
     }
     let mut p = e + 1;
-    if sep == b' ' {
+    if sep == b' ' && b.get(p).is_some_and(|&c| c | 0x20 == b'd') {
         let we = word_at(b, p);
         if we < b.len() && b[p..we].eq_ignore_ascii_case(b"de") && b[we] == b' ' {
             p = we + 1;
         }
+    }
+    if !b.get(p).is_some_and(|&c| month_letter(c, MONTH_FIRST)) {
+        return;
     }
     let we = word_at(b, p);
     let Some(m) = validate::dob::month_from_name(&b[p..we]) else {
@@ -1007,6 +1085,32 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             i = t + 1;
             continue;
         }
+        // Fast path: a stand-alone run of fewer than 7 digits (most numbers
+        // in mail: times, counts, amounts, lists). Same decisions as the
+        // general path below for such a token.
+        if t == lo || !alnum(b[t - 1]) {
+            let d = digit_run8(b, t);
+            let e = t + d;
+            if d < 7 && (e >= b.len() || !alnum(b[e])) {
+                if !any_token_kind {
+                    i = e;
+                    continue;
+                }
+                let prefixed = t > 0 && matches!(b[t - 1], b'+' | b'(' | b'<')
+                    || (t >= 3
+                        && b[t - 1] == b' '
+                        && b[t - 2].is_ascii_uppercase()
+                        && b[t - 3].is_ascii_uppercase());
+                if !prefixed {
+                    let cont = e < b.len()
+                        && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
+                    if !cont || digits_alone(plan, b, t, e, lo) {
+                        i = e;
+                        continue;
+                    }
+                }
+            }
+        }
         let mut s = t;
         while s > lo && t - s < MAX_TOKEN && alnum(b[s - 1]) {
             s -= 1;
@@ -1102,10 +1206,13 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
 /// to it. This is the union of the gates in [`collect`] for such a token.
 #[inline(always)]
 fn short_number_alone(plan: &Plan, b: &[u8], s: usize, e: usize, lo: usize) -> bool {
+    b[s..e].iter().all(u8::is_ascii_digit) && digits_alone(plan, b, s, e, lo)
+}
+
+/// [`short_number_alone`] for a token known to be all digits.
+#[inline(always)]
+fn digits_alone(plan: &Plan, b: &[u8], s: usize, e: usize, lo: usize) -> bool {
     let d0 = e - s;
-    if !b[s..e].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
     if b.get(e) == Some(&b'<') || b.get(e + 1).is_some_and(u8::is_ascii_digit) {
         return false;
     }
@@ -1256,7 +1363,12 @@ fn collect(
     if lead == 2 && plan.on(Kind::Iban) {
         read_iban(b, s, e, out);
     }
-    if lead <= 2 && shapes && (passports || plan.on(Kind::UsDriverLicense) || plan.on(Kind::UkNino))
+    // A lower-case letter after leading digits fits no token shape.
+    let lower_after_digits = lead == 0 && b[s..e].iter().any(u8::is_ascii_lowercase);
+    if lead <= 2
+        && shapes
+        && !lower_after_digits
+        && (passports || plan.on(Kind::UsDriverLicense) || plan.on(Kind::UkNino))
     {
         read_token_shapes(b, s, t, e, out);
     }

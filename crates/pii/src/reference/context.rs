@@ -1,0 +1,586 @@
+//! The context-word look-up as it was before the speed work (oracle of the
+//! differential tests).
+//!
+//! Context words: whole-word, case-insensitive look-up of supporting words
+//! (English and Spanish) in a byte window before and after a candidate.
+//!
+//! The window text is normalised to lower-case words separated by single
+//! spaces (apostrophes dropped so "driver's" becomes "drivers", common Spanish
+//! accents folded so "teléfono" equals "telefono"); a phrase matches only on
+//! word boundaries, so "dob" never matches inside "adobe". A word cut in half by
+//! the window edge is dropped rather than matched as a fragment.
+
+use crate::kind::Kind;
+
+/// Default window, in bytes, on each side of a candidate.
+pub const DEFAULT_WINDOW: usize = 64;
+
+const CARD: &[&str] = &[
+    "card",
+    "cards",
+    "credit card",
+    "debit card",
+    "card number",
+    "card no",
+    "visa",
+    "mastercard",
+    "amex",
+    "american express",
+    "discover",
+    "jcb",
+    "diners",
+    "maestro",
+    "unionpay",
+    "cardholder",
+    "cvv",
+    "tarjeta",
+    "tarjetas",
+    "credito",
+    "debito",
+    "numero de tarjeta",
+];
+const SSN: &[&str] = &[
+    "ssn",
+    "ssns",
+    "social security",
+    "ss number",
+    "seguro social",
+    "seguridad social",
+];
+const ITIN: &[&str] = &[
+    "itin",
+    "itins",
+    "taxpayer",
+    "tax id",
+    "tax identification",
+    "tin",
+    "contribuyente",
+    "identificacion fiscal",
+    "identificacion tributaria",
+];
+const ABA: &[&str] = &[
+    "routing",
+    "aba",
+    "rtn",
+    "transit number",
+    "routing transit",
+    "numero de ruta",
+    "ruta bancaria",
+    "codigo de ruta",
+];
+const DL: &[&str] = &[
+    "driver license",
+    "drivers license",
+    "driver licence",
+    "drivers licence",
+    "driving license",
+    "driving licence",
+    "driver license number",
+    "dl",
+    "dln",
+    "dl no",
+    "license number",
+    "licence number",
+    "licencia de conducir",
+    "licencia de manejo",
+    "licencia de conduccion",
+    "permiso de conducir",
+    "carnet de conducir",
+];
+const PASSPORT: &[&str] = &[
+    "passport",
+    "passports",
+    "passport no",
+    "pasaporte",
+    "pasaportes",
+    "travel document",
+    "documento de viaje",
+];
+const DOB: &[&str] = &[
+    "dob",
+    "d o b",
+    "date of birth",
+    "birth date",
+    "birthdate",
+    "birthday",
+    "born",
+    "fecha de nacimiento",
+    "fecha nacimiento",
+    "nacimiento",
+    "nacido",
+    "nacida",
+    "nacio",
+    "f nac",
+    "fec nac",
+    "cumpleanos",
+];
+const PHONE: &[&str] = &[
+    "phone",
+    "phones",
+    "telephone",
+    "tel",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "call",
+    "whatsapp",
+    "telefono",
+    "telefonos",
+    "celular",
+    "movil",
+    "llamar",
+    "llame",
+];
+const NINO: &[&str] = &[
+    "national insurance",
+    "nino",
+    "ni number",
+    "ni no",
+    "insurance number",
+];
+const SIN: &[&str] = &[
+    "social insurance",
+    "nas",
+    "assurance sociale",
+    "numero de seguro social",
+];
+
+/// The context phrases (normalised) for a kind.
+pub fn words(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::CreditCard => CARD,
+        Kind::UsSsn => SSN,
+        Kind::UsItin => ITIN,
+        Kind::AbaRouting => ABA,
+        Kind::UsDriverLicense => DL,
+        Kind::UsPassport | Kind::UkPassport => PASSPORT,
+        Kind::DateOfBirth => DOB,
+        Kind::Phone => PHONE,
+        Kind::UkNino => NINO,
+        Kind::CaSin => SIN,
+        Kind::Iban | Kind::Email => &[],
+    }
+}
+
+fn fold(c: char) -> char {
+    match c {
+        'á' | 'à' | 'â' | 'ä' | 'Á' | 'À' | 'Â' | 'Ä' => 'a',
+        'é' | 'è' | 'ê' | 'ë' | 'É' | 'È' | 'Ê' | 'Ë' => 'e',
+        'í' | 'ì' | 'î' | 'ï' | 'Í' | 'Ì' | 'Î' | 'Ï' => 'i',
+        'ó' | 'ò' | 'ô' | 'ö' | 'Ó' | 'Ò' | 'Ô' | 'Ö' => 'o',
+        'ú' | 'ù' | 'û' | 'ü' | 'Ú' | 'Ù' | 'Û' | 'Ü' => 'u',
+        'ñ' | 'Ñ' => 'n',
+        'ç' | 'Ç' => 'c',
+        _ => c,
+    }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Whether `word` occurs with exact case as a whole word in `seg`.
+fn raw_word(seg: &str, word: &str) -> bool {
+    let b = seg.as_bytes();
+    let mut from = 0;
+    while let Some(p) = seg[from..].find(word) {
+        let at = from + p;
+        let end = at + word.len();
+        let ok_before = at == 0 || !b[at - 1].is_ascii_alphanumeric();
+        let ok_after = end >= b.len() || !b[end].is_ascii_alphanumeric();
+        if ok_before && ok_after {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
+/// Cheap filter: (length, first letter, last letter) of every context word of
+/// every kind; a window word outside the set cannot be part of a phrase.
+fn maybe_context_word(w: &str) -> bool {
+    let b = w.as_bytes();
+    if b.is_empty() || !w.is_ascii() {
+        return !b.is_empty();
+    }
+    let len = b.iter().filter(|&&c| c != b'\'').count();
+    let first = b[0].to_ascii_lowercase();
+    let last = b[b.len() - 1].to_ascii_lowercase();
+    FILTER.with(|f| f.contains(len, first, last))
+}
+
+struct Filter(Vec<u32>);
+
+fn slot(len: usize, first: u8) -> Option<usize> {
+    first
+        .is_ascii_lowercase()
+        .then(|| len.min(31) * 26 + usize::from(first - b'a'))
+}
+
+impl Filter {
+    fn build() -> Filter {
+        let mut bits = vec![0u32; 32 * 26];
+        for &k in Kind::all() {
+            for p in words(k) {
+                for w in p.split(' ') {
+                    let wb = w.as_bytes();
+                    let (Some(&f), Some(&l)) = (wb.first(), wb.last()) else {
+                        continue;
+                    };
+                    if let (Some(i), true) = (slot(wb.len(), f), l.is_ascii_lowercase()) {
+                        bits[i] |= 1 << (l - b'a');
+                    }
+                }
+            }
+        }
+        Filter(bits)
+    }
+    fn contains(&self, len: usize, first: u8, last: u8) -> bool {
+        match slot(len, first) {
+            Some(i) if last.is_ascii_lowercase() => self.0[i] & (1 << (last - b'a')) != 0,
+            _ => false,
+        }
+    }
+}
+
+std::thread_local! {
+    static FILTER: Filter = Filter::build();
+}
+
+fn word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c >= 0x80 || c == b'\''
+}
+
+/// Compare a window word with one phrase word (lower-case ASCII), ignoring
+/// case, apostrophes and common accents.
+fn word_eq(w: &str, p: &str) -> bool {
+    if w.is_ascii() {
+        let mut wi = w.bytes().filter(|&c| c != b'\'');
+        let mut pi = p.bytes();
+        loop {
+            match (wi.next(), pi.next()) {
+                (None, None) => return true,
+                (Some(a), Some(b)) if a.to_ascii_lowercase() == b => {}
+                _ => return false,
+            }
+        }
+    }
+    let mut wi = w
+        .chars()
+        .filter(|&c| c != '\'' && c != '\u{2019}')
+        .flat_map(char::to_lowercase)
+        .map(fold);
+    let mut pi = p.chars();
+    loop {
+        match (wi.next(), pi.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Split `seg` into words (at most 24), dropping partial words at cut edges.
+fn split_words<'a>(
+    seg: &'a str,
+    cut_front: bool,
+    cut_back: bool,
+    out: &mut [&'a str; 24],
+) -> usize {
+    let b = seg.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() && n < out.len() {
+        if !word_byte(b[i]) {
+            i += 1;
+            continue;
+        }
+        let st = i;
+        while i < b.len() && word_byte(b[i]) {
+            i += 1;
+        }
+        if (cut_front && st == 0) || (cut_back && i == b.len()) {
+            continue;
+        }
+        // st and i sit next to ASCII bytes or the segment edges, which are
+        // char boundaries.
+        if let Some(w) = seg.get(st..i) {
+            let w = w.trim_matches(|c| c == '\'' || c == '\u{2019}');
+            if w.chars().any(char::is_alphanumeric) {
+                out[n] = w;
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn phrase_in(words: &[&str], phrase: &str) -> bool {
+    let first = phrase.split(' ').next().unwrap_or(phrase);
+    for i in 0..words.len() {
+        if !word_eq(words[i], first) {
+            continue;
+        }
+        let mut ok = true;
+        for (j, p) in (i..).zip(phrase.split(' ')) {
+            if j >= words.len() || !word_eq(words[j], p) {
+                ok = false;
+                break;
+            }
+        }
+        if ok {
+            return true;
+        }
+    }
+    false
+}
+
+const LISTS: [&[&str]; 10] = [CARD, SSN, ITIN, ABA, DL, PASSPORT, DOB, PHONE, NINO, SIN];
+
+fn list_index(kind: Kind) -> usize {
+    match kind {
+        Kind::CreditCard => 0,
+        Kind::UsSsn => 1,
+        Kind::UsItin => 2,
+        Kind::AbaRouting => 3,
+        Kind::UsDriverLicense => 4,
+        Kind::UsPassport | Kind::UkPassport => 5,
+        Kind::DateOfBirth => 6,
+        Kind::Phone => 7,
+        Kind::UkNino => 8,
+        Kind::CaSin | Kind::Iban | Kind::Email => 9,
+    }
+}
+
+/// Per list: for each first letter, a bit per length (1..=31) of the first
+/// words of its phrases. A window word outside the set cannot start a phrase.
+const FIRST_WORDS: [[u32; 26]; 10] = {
+    let mut t = [[0u32; 26]; 10];
+    let mut k = 0;
+    while k < LISTS.len() {
+        let list = LISTS[k];
+        let mut i = 0;
+        while i < list.len() {
+            let p = list[i].as_bytes();
+            let mut n = 0;
+            while n < p.len() && p[n] != b' ' {
+                n += 1;
+            }
+            t[k][(p[0] - b'a') as usize] |= 1 << n;
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
+const fn word_class(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c >= 0x80 || c == b'\''
+}
+
+const WORD_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = word_class(i as u8);
+        i += 1;
+    }
+    t
+};
+
+/// ASCII [`word_eq`]: `w` ignoring case and apostrophes equals `p`.
+fn ascii_word_eq(w: &[u8], p: &[u8]) -> bool {
+    let mut j = 0;
+    for &c in w {
+        if c == b'\'' {
+            continue;
+        }
+        if j >= p.len() || c.to_ascii_lowercase() != p[j] {
+            return false;
+        }
+        j += 1;
+    }
+    j == p.len()
+}
+
+/// The split-and-match of [`has_context`] for one all-ASCII segment, on byte
+/// ranges: same words (partial words at cut edges dropped, apostrophes
+/// trimmed, words without a letter or digit skipped, at most 24), same
+/// phrase rule.
+fn ascii_segment(
+    seg: &[u8],
+    cut_front: bool,
+    cut_back: bool,
+    list: &[&str],
+    firsts: &[u32; 26],
+) -> bool {
+    let mut words = [(0usize, 0usize); 24];
+    let mut n = 0;
+    let mut maybe = false;
+    let mut i = 0;
+    while i < seg.len() && n < words.len() {
+        if !WORD_BYTE[seg[i] as usize] {
+            i += 1;
+            continue;
+        }
+        let st = i;
+        while i < seg.len() && WORD_BYTE[seg[i] as usize] {
+            i += 1;
+        }
+        if (cut_front && st == 0) || (cut_back && i == seg.len()) {
+            continue;
+        }
+        let (mut a, mut z) = (st, i);
+        while a < z && seg[a] == b'\'' {
+            a += 1;
+        }
+        while z > a && seg[z - 1] == b'\'' {
+            z -= 1;
+        }
+        if !seg[a..z].iter().any(u8::is_ascii_alphanumeric) {
+            continue;
+        }
+        words[n] = (a, z);
+        n += 1;
+        let f = seg[a].to_ascii_lowercase();
+        if f.is_ascii_lowercase() {
+            let len = seg[a..z].iter().filter(|&&c| c != b'\'').count();
+            if len < 32 && firsts[usize::from(f - b'a')] & (1 << len) != 0 {
+                maybe = true;
+            }
+        }
+    }
+    if !maybe {
+        return false;
+    }
+    let word = |i: usize| &seg[words[i].0..words[i].1];
+    list.iter().any(|phrase| {
+        (0..n).any(|i| {
+            (i..)
+                .zip(phrase.split(' '))
+                .all(|(j, p)| j < n && ascii_word_eq(word(j), p.as_bytes()))
+        })
+    })
+}
+
+/// Key trigrams (lower-case; 0 stands for a byte that is not a letter or
+/// digit): every phrase of the kind contains one of them, so a region without
+/// any of them cannot hold a phrase. Mid-word apostrophes and non-ASCII bytes
+/// (dropped or folded by the word comparison) make the filter answer "maybe".
+const DOB_KEYS: [[u8; 3]; 6] = [*b"dob", *b"bir", *b"bor", *b"nac", *b"cum", [0, b'b', 0]];
+const DL_KEYS: [[u8; 3]; 4] = [*b"dri", *b"lic", *b"duc", [0, b'd', b'l']];
+const PASSPORT_KEYS: [[u8; 3]; 2] = [*b"pas", *b"cum"];
+const PHONE_KEYS: [[u8; 3]; 9] = [
+    *b"pho", *b"tel", *b"mob", *b"cel", *b"fax", *b"cal", *b"wha", *b"mov", *b"lla",
+];
+
+/// Longest region the key filter looks at; longer ones go to the full check.
+const KEY_REGION: usize = 238;
+
+fn may_have_phrase(kind: Kind, region: &[u8]) -> bool {
+    match kind {
+        Kind::DateOfBirth => has_key(region, &DOB_KEYS),
+        Kind::UsDriverLicense => has_key(region, &DL_KEYS),
+        Kind::UsPassport | Kind::UkPassport => has_key(region, &PASSPORT_KEYS),
+        Kind::Phone => has_key(region, &PHONE_KEYS),
+        _ => true,
+    }
+}
+
+#[inline(always)]
+fn key_byte(raw: u8, k: u8) -> bool {
+    if k == 0 {
+        !raw.is_ascii_alphanumeric()
+    } else {
+        raw | 0x20 == k
+    }
+}
+
+/// Whether `region` may contain one of `keys` (see [`DOB_KEYS`]). Works on
+/// 16 positions at a time with no early exit inside a block, so the compiler
+/// can vectorise it.
+#[inline(always)]
+fn has_key<const N: usize>(region: &[u8], keys: &[[u8; 3]; N]) -> bool {
+    if region.len() > KEY_REGION {
+        return true;
+    }
+    // One space before and after the region so words at its edges have
+    // non-word neighbours; more spaces to fill the last block.
+    let mut buf = [b' '; KEY_REGION + 18];
+    buf[1..1 + region.len()].copy_from_slice(region);
+    let starts = region.len() + 2;
+    let mut i = 0;
+    while i < starts {
+        let mut c = [0u8; 18];
+        c.copy_from_slice(&buf[i..i + 18]);
+        let mut acc = 0u8;
+        for j in 0..16 {
+            let (a, b, d) = (c[j], c[j + 1], c[j + 2]);
+            let mut m = a >= 0x80 || a == b'\'';
+            for k in keys {
+                m |= key_byte(a, k[0]) & key_byte(b, k[1]) & key_byte(d, k[2]);
+            }
+            acc |= u8::from(m);
+        }
+        if acc != 0 {
+            return true;
+        }
+        i += 16;
+    }
+    false
+}
+
+/// Whether a context phrase for `kind` occurs within `window` bytes before
+/// `start` or after `end` in `text`. `window == 0` disables context.
+pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Kind) -> bool {
+    if window == 0 {
+        return false;
+    }
+    let list = words(kind);
+    if list.is_empty() && kind != Kind::CaSin {
+        return false;
+    }
+    let start = floor_boundary(text, start.min(text.len()));
+    let end = ceil_boundary(text, end.min(text.len()).max(start));
+    let b_from = floor_boundary(text, start.saturating_sub(window));
+    let a_to = ceil_boundary(text, end.saturating_add(window).min(text.len()));
+    let before = &text[b_from..start];
+    let after = &text[end..a_to];
+    let tb = text.as_bytes();
+    let cut_front = b_from > 0 && word_byte(tb[b_from - 1]);
+    let cut_back = a_to < text.len() && word_byte(tb[a_to]);
+    if !may_have_phrase(kind, &tb[b_from..a_to]) {
+        return false;
+    }
+    if kind == Kind::CaSin && (raw_word(before, "SIN") || raw_word(after, "SIN")) {
+        return true;
+    }
+    let firsts = &FIRST_WORDS[list_index(kind)];
+    if before.is_ascii() && after.is_ascii() {
+        return ascii_segment(before.as_bytes(), cut_front, false, list, firsts)
+            || ascii_segment(after.as_bytes(), false, cut_back, list, firsts);
+    }
+    let mut buf: [&str; 24] = [""; 24];
+    for (seg, front, back) in [(before, cut_front, false), (after, false, cut_back)] {
+        let n = split_words(seg, front, back, &mut buf);
+        if !buf[..n].iter().any(|w| maybe_context_word(w)) {
+            continue;
+        }
+        // "d.o.b." and similar dotted forms are separate one-letter words.
+        if list.iter().any(|p| phrase_in(&buf[..n], p)) {
+            return true;
+        }
+    }
+    false
+}
