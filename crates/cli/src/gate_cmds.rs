@@ -139,8 +139,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn init_logging() {
+    init_logging_at("info");
+}
+
+/// Log to standard error at `level` and above (`DOUBLECHECK_LOG` overrides).
+fn init_logging_at(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DOUBLECHECK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -386,6 +391,9 @@ pub fn holds(cmd: HoldsCommand) -> anyhow::Result<u8> {
     })
 }
 
+/// How long `holds release` / `holds reject` wait for the notice to the sender.
+const NOTICE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn decide(
     id: &str,
     config: &ConfigArgs,
@@ -404,6 +412,8 @@ async fn decide(
             ),
         ));
     }
+    // Problems sending the sender's notice are worth a line on standard error.
+    init_logging_at("warn");
     let state = doublecheck_gate::serve::build_state(config)
         .await
         .map_err(|e| fail(EX_IOERR, e.to_string()))?;
@@ -437,6 +447,13 @@ async fn decide(
             "{id} released by {actor}: the MTA releases queue id {queue_id}"
         )?,
         Outcome::Rejected => writeln!(out, "{id} rejected by {actor}: it will not be delivered")?,
+    }
+    // The notice to the sender goes out in the background: wait for it before exiting.
+    if !doublecheck_gate::notice::drain(NOTICE_WAIT).await {
+        tracing::warn!(
+            "the notice to the sender was not sent within {} s; it is given up",
+            NOTICE_WAIT.as_secs()
+        );
     }
     Ok(0)
 }

@@ -74,6 +74,16 @@ fn sink() -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, got)
 }
 
+/// What the upstream received, without doublecheck's notices to senders.
+fn messages(got: &Mutex<Vec<String>>) -> Vec<String> {
+    got.lock()
+        .expect("lock")
+        .iter()
+        .filter(|d| !d.contains("\r\nX-Doublecheck-Notice: "))
+        .cloned()
+        .collect()
+}
+
 struct Server(Child);
 
 impl Drop for Server {
@@ -200,7 +210,7 @@ fn held_message_survives_kill_9_and_is_released_by_a_reviewer() {
     assert!(r.starts_with("250 2.6.0") && r.contains("hold_"), "{r}");
     let id = r.trim().rsplit(' ').next().expect("id").to_string();
     assert_eq!(
-        got.lock().expect("lock").len(),
+        messages(&got).len(),
         1,
         "only the clean message reached the upstream"
     );
@@ -225,7 +235,7 @@ fn held_message_survives_kill_9_and_is_released_by_a_reviewer() {
         &["holds", "release", &id, "--as", "care@phoneco.example"],
     );
     assert_eq!(c, Some(65), "{err}");
-    assert_eq!(got.lock().expect("lock").len(), 1);
+    assert_eq!(messages(&got).len(), 1);
     let (c, out, err) = run(
         &dir,
         &[
@@ -234,9 +244,24 @@ fn held_message_survives_kill_9_and_is_released_by_a_reviewer() {
     );
     assert_eq!(c, Some(0), "{err}");
     assert!(out.contains("released by reviewer: 1 delivered"), "{out}");
-    let delivered = got.lock().expect("lock").clone();
+    let delivered = messages(&got);
     assert_eq!(delivered.len(), 2);
     assert!(delivered[1].contains("driver's license"));
+    // The command waited for the notice to the sender before it exited.
+    let released: Vec<String> = got
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|d| d.contains("\r\nX-Doublecheck-Notice: released\r\n"))
+        .cloned()
+        .collect();
+    assert_eq!(released.len(), 1, "{:?}", got.lock().expect("lock"));
+    assert!(released[0].contains(&id), "{}", released[0]);
+    assert!(
+        released[0].contains("To: <care@phoneco.example>"),
+        "{}",
+        released[0]
+    );
     let (c, out, _) = run(&dir, &["holds", "show", &id]);
     assert_eq!(c, Some(0));
     assert!(

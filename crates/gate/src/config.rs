@@ -30,6 +30,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub smtp: SmtpConfig,
     pub milter: MilterConfig,
+    pub notices: NoticesConfig,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -91,6 +92,34 @@ pub struct MilterConfig {
     pub discard_command: Vec<String>,
 }
 
+/// Notices to the sender when a message is held, released or rejected.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoticesConfig {
+    pub enabled: bool,
+    /// The From address of notices; without it, `doublecheck@` and `smtp.hostname`.
+    pub from: Option<String>,
+}
+
+impl Default for NoticesConfig {
+    fn default() -> Self {
+        NoticesConfig {
+            enabled: true,
+            from: None,
+        }
+    }
+}
+
+impl NoticesConfig {
+    /// The From address notices carry.
+    pub fn from_address(&self, hostname: &str) -> String {
+        match &self.from {
+            Some(f) => f.clone(),
+            None => format!("doublecheck@{hostname}"),
+        }
+    }
+}
+
 const MAX_MESSAGE: usize = 50 * 1024 * 1024;
 
 impl Default for Config {
@@ -103,6 +132,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             smtp: SmtpConfig::default(),
             milter: MilterConfig::default(),
+            notices: NoticesConfig::default(),
         }
     }
 }
@@ -233,6 +263,20 @@ impl Config {
         if self.smtp.max_connections == 0 {
             return Err(bad("smtp.max_connections must be at least 1".into()));
         }
+        if let Some(from) = &self.notices.from {
+            let plain = from
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"<>()[],;:\\\"".contains(&b));
+            let parts = from.rsplit_once('@');
+            if !plain
+                || from.matches('@').count() != 1
+                || parts.is_none_or(|(l, d)| l.is_empty() || d.is_empty())
+            {
+                return Err(bad(format!(
+                    "notices.from must be a plain address like doublecheck@example.com, not {from:?}"
+                )));
+            }
+        }
         for (what, v) in [
             ("smtp.upstream", &self.smtp.upstream),
             ("milter.reinject", &self.milter.reinject),
@@ -289,6 +333,24 @@ mod tests {
         assert!(e.to_string().contains("tempfail"), "{e}");
         let e = Config::from_toml("[smtp]\nupstream = \"nohost\"\n", "d.toml").unwrap_err();
         assert!(e.to_string().contains("HOST:PORT"), "{e}");
+        let e = Config::from_toml("[notices]\nenable = true\n", "d.toml").unwrap_err();
+        assert!(e.to_string().starts_with("d.toml:2:1:"), "{e}");
+        for bad in ["nobody", "a b@c.example", "<a@b.example>", "a@b@c", "a@"] {
+            let e =
+                Config::from_toml(&format!("[notices]\nfrom = {bad:?}\n"), "d.toml").unwrap_err();
+            assert!(e.to_string().contains("notices.from"), "{bad}: {e}");
+        }
+        let c = Config::from_toml(
+            "[notices]\nenabled = false\nfrom = \"dc@mail.example\"\n",
+            "d.toml",
+        )
+        .expect("valid");
+        assert!(!c.notices.enabled);
+        assert_eq!(c.notices.from_address("x"), "dc@mail.example");
+        assert_eq!(
+            Config::default().notices.from_address("relay.example"),
+            "doublecheck@relay.example"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! - [`delivery`]: SMTP delivery to the upstream, and `explode` (one copy per recipient, each
 //!   delivered exactly once across retries).
 //! - [`tls`]: STARTTLS certificates — configured PEM files or a self-signed one under `data_dir`.
+//! - [`notice`]: emails to the sender when a message is held, released or rejected.
 //! - [`release`]: releasing and rejecting held messages (four eyes, then delivery).
 //! - [`serve`]: starts the enabled listeners and stops them on shutdown.
 
@@ -22,6 +23,7 @@ pub mod delivery;
 pub mod http;
 pub mod metrics;
 pub mod milter;
+pub mod notice;
 pub mod release;
 pub mod serve;
 pub mod smtp;

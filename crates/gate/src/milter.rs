@@ -10,7 +10,7 @@
 //! | `allow` | ACCEPT (or the verdict's `X-Doublecheck-*` headers added, when it has any) |
 //! | `warn` | the verdict's `X-Doublecheck-*` headers added |
 //! | `reject` | `550 5.7.1` with the reason and the fix |
-//! | `hold` | stored in the database first, then QUARANTINE (the MTA's hold queue) naming the hold id |
+//! | `hold` | stored in the database first, then QUARANTINE (the MTA's hold queue) naming the hold id; a notice to the sender ([`crate::notice`]) |
 //! | `bccify` | every To, Cc and Reply-To deleted, `To: undisclosed-recipients:;` and `Reply-To: <sender>` added; envelope recipients unchanged |
 //! | `explode` | one copy per recipient re-injected at `milter.reinject`, then DISCARD of the original (4xx until every copy is sent; a retry sends only the missing ones); without `reinject`, stored as a hold and quarantined |
 //!
@@ -517,7 +517,8 @@ async fn hold(
         tracing::warn!("milter: the MTA does not let the milter quarantine; cannot hold");
         return Outcome::new(on_error_reply(state.config.on_error), "on_error");
     }
-    let verdict_json = match serde_json::to_string(verdict) {
+    let verdict_value = serde_json::to_value(verdict);
+    let verdict_json = match verdict_value.as_ref().map(serde_json::Value::to_string) {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(error = %e, "milter: cannot encode the verdict");
@@ -542,13 +543,28 @@ async fn hold(
             .map(|q| format!("{}{q}", crate::release::MTA_QUEUE_PREFIX)),
     };
     match state.store.create_hold(new).await {
-        Ok(h) => Outcome {
-            reply: Reply::Quarantine {
-                reason: format!("doublecheck {}: {reason}", h.id),
-            },
-            done: "quarantine",
-            hold_id: Some(h.id),
-        },
+        Ok(h) => {
+            if let Ok(v) = &verdict_value {
+                crate::notice::spawn(
+                    state,
+                    crate::notice::Event::Held,
+                    crate::notice::About {
+                        hold_id: &h.id,
+                        mail_from: &msg.mail_from,
+                        rcpt_to: &h.rcpt_to,
+                        raw: &msg.raw,
+                        verdict: v,
+                    },
+                );
+            }
+            Outcome {
+                reply: Reply::Quarantine {
+                    reason: format!("doublecheck {}: {reason}", h.id),
+                },
+                done: "quarantine",
+                hold_id: Some(h.id),
+            }
+        }
         Err(e) => {
             tracing::error!(error = %e, on_error = ?state.config.on_error,
                 "milter: cannot store the held message");

@@ -7,8 +7,12 @@
 //! - A message the relay held exists only in the store: release sends it to `smtp.upstream`
 //!   (one copy per recipient when the policy chose explode), at most once per recipient even if
 //!   release is retried after a failure.
+//!
+//! Either way the sender gets a notice of the decision ([`crate::notice`]), once: a retried
+//! release does not send another.
 
 use crate::delivery::{self, DeliveryError};
+use crate::notice::{About, Event};
 use crate::state::AppState;
 use doublecheck_store::{Decision, Hold, HoldStatus, StoreError};
 
@@ -56,10 +60,19 @@ pub async fn release(
         .ok_or(StoreError::NotFound)?;
     let hold = match hold.status {
         HoldStatus::Held => {
-            state
+            let hold = state
                 .store
                 .decide_hold(id, Decision::Release, actor, reason)
-                .await?
+                .await?;
+            notify(
+                state,
+                &hold,
+                Event::Released {
+                    by: actor.to_string(),
+                    reason: reason.map(str::to_string),
+                },
+            );
+            hold
         }
         HoldStatus::Released => hold,
         HoldStatus::Rejected => return Err(ReleaseError::AlreadyRejected),
@@ -122,10 +135,34 @@ pub async fn reject(
         .store
         .decide_hold(id, Decision::Reject, actor, reason)
         .await?;
+    notify(
+        state,
+        &hold,
+        Event::Rejected {
+            by: actor.to_string(),
+            reason: reason.map(str::to_string),
+        },
+    );
     if let Some(q) = mta_queue_id(&hold) {
         run_command(&state.config.milter.discard_command, q).await?;
     }
     Ok(Outcome::Rejected)
+}
+
+/// Tell the sender about the decision (in the background; see [`crate::notice`]).
+fn notify(state: &AppState, hold: &Hold, event: Event) {
+    let verdict = serde_json::from_str(&hold.verdict_json).unwrap_or_default();
+    crate::notice::spawn(
+        state,
+        event,
+        About {
+            hold_id: &hold.id,
+            mail_from: &hold.mail_from,
+            rcpt_to: &hold.rcpt_to,
+            raw: &hold.raw,
+            verdict: &verdict,
+        },
+    );
 }
 
 fn mta_queue_id(hold: &Hold) -> Option<&str> {

@@ -8,7 +8,7 @@
 //!
 //! After the data, the message is checked and the verdict carried out; the client hears 250
 //! only once the upstream accepted the message (allow, warn, bccify, every copy of explode) or
-//! the store holds it durably (hold). Upstream down → `451 4.4.1` (the client keeps the message
+//! the store holds it durably (hold; the sender then gets a notice, see [`crate::notice`]). Upstream down → `451 4.4.1` (the client keeps the message
 //! and retries); the upstream's permanent refusal is passed on; reject → `550 5.7.1` with the
 //! reason and the fix; doublecheck's own failures follow `on_error` (default `451 4.3.0`).
 
@@ -942,11 +942,12 @@ impl Job<'_> {
                 }
             }
             Plan::Hold { reason } => {
+                let verdict_value = serde_json::to_value(verdict).unwrap_or_default();
                 let hold = NewHold {
                     raw: self.raw.to_vec(),
                     mail_from: self.mail_from.to_string(),
                     rcpt_to: self.rcpts.to_vec(),
-                    verdict_json: serde_json::to_string(verdict).unwrap_or_else(|_| "{}".into()),
+                    verdict_json: verdict_value.to_string(),
                     reason: reason.clone(),
                     sender: self
                         .auth_user
@@ -956,7 +957,20 @@ impl Job<'_> {
                     queue_id: Some(self.qid.to_string()),
                 };
                 match self.state.store.create_hold(hold).await {
-                    Ok(h) => reply(250, "2.6.0", &format!("Held for review as {}", h.id)),
+                    Ok(h) => {
+                        crate::notice::spawn(
+                            self.state,
+                            crate::notice::Event::Held,
+                            crate::notice::About {
+                                hold_id: &h.id,
+                                mail_from: self.mail_from,
+                                rcpt_to: self.rcpts,
+                                raw: self.raw,
+                                verdict: &verdict_value,
+                            },
+                        );
+                        reply(250, "2.6.0", &format!("Held for review as {}", h.id))
+                    }
                     Err(e) => {
                         tracing::error!(queue_id = %self.qid, error = %e, "cannot store the held message");
                         return self.on_error().await;

@@ -855,3 +855,52 @@ async fn connections_over_the_limit_are_closed_and_idle_ones_time_out() {
     );
     let _ = gate.stop.send(true);
 }
+
+/// A held message's sender gets a notice, re-injected at `milter.reinject` (no smtp.upstream),
+/// while the MTA already has its answer.
+#[tokio::test]
+async fn hold_sends_the_sender_a_notice_through_reinject() {
+    let (sink_addr, got) = sink().await;
+    let mut config = Config::default();
+    config.milter.reinject = Some(sink_addr.to_string());
+    config.notices.from = Some("dc@mail.phoneco.example".into());
+    let gate = start(config).await;
+    let mut mta = Mta::connect(gate.addr).await;
+    let r = mta
+        .message(
+            "4HOLD9",
+            "care@phoneco.example",
+            &["maria.garcia@gmail.com"],
+            &example("license-photo-attached.eml"),
+        )
+        .await;
+    assert!(matches!(r[0], Response::Quarantine(_)), "{r:?}");
+    let mut notices = Vec::new();
+    for _ in 0..400 {
+        notices = got.lock().expect("lock").clone();
+        if !notices.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(notices.len(), 1, "one notice, nothing else: {notices:?}");
+    let (rcpts, data) = &notices[0];
+    assert_eq!(rcpts, &vec!["care@phoneco.example".to_string()]);
+    let hold = gate
+        .state
+        .store
+        .list_holds(doublecheck_store::HoldFilter::held())
+        .await
+        .expect("store");
+    assert_eq!(hold.len(), 1);
+    for want in [
+        "Auto-Submitted: auto-generated\r\n",
+        "X-Doublecheck-Notice: held\r\n",
+        "From: \"doublecheck\" <dc@mail.phoneco.example>\r\n",
+        &format!("X-Doublecheck-Hold: {}\r\n", hold[0].id),
+        "attachments.id_document",
+    ] {
+        assert!(data.contains(want), "{want:?} missing from:\n{data}");
+    }
+    mta.quit().await;
+}

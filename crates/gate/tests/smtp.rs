@@ -60,9 +60,52 @@ impl Sink {
         Sink { addr, state }
     }
 
+    /// The messages received, without the notices to senders.
     fn got(&self) -> Vec<Received> {
-        self.state.got.lock().unwrap().clone()
+        let got = self.state.got.lock().unwrap();
+        got.iter().filter(|r| !is_notice(r)).cloned().collect()
     }
+
+    /// The notices to senders received.
+    fn notices(&self) -> Vec<Received> {
+        let got = self.state.got.lock().unwrap();
+        got.iter().filter(|r| is_notice(r)).cloned().collect()
+    }
+
+    /// Wait (at most 20 s) until `n` notices arrived; return them.
+    async fn wait_notices(&self, n: usize) -> Vec<Received> {
+        for _ in 0..400 {
+            let got = self.notices();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{n} notice(s) expected, got {:?}", self.notices());
+    }
+}
+
+/// A notice from doublecheck to a sender: empty envelope sender, our marker header.
+fn is_notice(r: &Received) -> bool {
+    r.from.is_empty() && String::from_utf8_lossy(&r.data).contains("\r\nX-Doublecheck-Notice: ")
+}
+
+fn header_value(data: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    head.split("\r\n").find_map(|l| {
+        l.split_once(':')
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim().to_string())
+    })
+}
+
+/// The text of a notice (its body, decoded).
+fn notice_text(r: &Received) -> String {
+    mail_parser::MessageParser::new()
+        .parse(&r.data)
+        .and_then(|m| m.body_text(0).map(|t| t.to_string()))
+        .expect("a text body")
 }
 
 async fn sink_session(sock: TcpStream, st: Arc<SinkState>) {
@@ -358,6 +401,41 @@ async fn hold_is_stored_before_250() {
     assert_eq!(hold.rcpt_to, vec!["maria.garcia@gmail.com".to_string()]);
     assert!(hold.queue_id.is_some());
     assert!(sink.got().is_empty());
+    // The sender hears about it: from <>, to the envelope sender, marked automatic.
+    let notices = sink.wait_notices(1).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let n = &notices[0];
+    assert_eq!(n.from, "");
+    assert_eq!(n.rcpts, vec!["care@phoneco.example".to_string()]);
+    assert_eq!(
+        header_value(&n.data, "Auto-Submitted").as_deref(),
+        Some("auto-generated")
+    );
+    assert_eq!(
+        header_value(&n.data, "X-Doublecheck-Hold"),
+        Some(id.clone())
+    );
+    assert_eq!(
+        header_value(&n.data, "To").as_deref(),
+        Some("<care@phoneco.example>")
+    );
+    assert_eq!(
+        header_value(&n.data, "In-Reply-To").as_deref(),
+        Some("<golden-1@phoneco.example>")
+    );
+    let subject = header_value(&n.data, "Subject").unwrap_or_default();
+    assert!(subject.starts_with("Held for review: "), "{subject}");
+    let text = notice_text(n);
+    for want in [
+        id.as_str(),
+        "content.solicits_sensitive",
+        "Evidence (masked):",
+        "Fix:",
+        "What happens next:",
+        "maria.garcia@gmail.com",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
     let listed = relay
         .state
         .store
@@ -887,6 +965,7 @@ async fn held_message_is_released_once_by_a_second_person() {
         doublecheck_gate::release::release(&relay.state, &id, "care@phoneco.example", None).await;
     assert!(own.is_err(), "the sender may not approve their own message");
     assert!(sink.got().is_empty());
+    sink.wait_notices(1).await;
     let out = doublecheck_gate::release::release(&relay.state, &id, "reviewer", Some("checked"))
         .await
         .expect("released");
@@ -912,6 +991,20 @@ async fn held_message_is_released_once_by_a_second_person() {
         }
     );
     assert_eq!(sink.got().len(), 1, "no duplicate");
+    // Two notices: held, then released (the refused self-approval and the repeated release
+    // send none).
+    sink.wait_notices(2).await;
+    doublecheck_gate::notice::drain(Duration::from_secs(20)).await;
+    let notices = sink.notices();
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    let released = &notices[1];
+    assert_eq!(
+        header_value(&released.data, "X-Doublecheck-Notice").as_deref(),
+        Some("released")
+    );
+    let text = notice_text(released);
+    assert!(text.contains("approved by reviewer"), "{text}");
+    assert!(text.contains("Reviewer's note: checked"), "{text}");
     assert!(relay.state.store.audit_verify().await.unwrap().is_ok());
     let _ = relay.stop.send(true);
 }
@@ -946,6 +1039,15 @@ async fn rejected_hold_is_never_delivered_and_mta_holds_use_the_command() {
             .is_err()
     );
     assert!(sink.got().is_empty());
+    let notices = sink.wait_notices(2).await;
+    let rejected = notices
+        .iter()
+        .find(|n| header_value(&n.data, "X-Doublecheck-Notice").as_deref() == Some("rejected"))
+        .expect("a rejection notice");
+    let text = notice_text(rejected);
+    assert!(text.contains("rejected by reviewer"), "{text}");
+    assert!(text.contains("Reviewer's reason: no"), "{text}");
+    assert!(text.contains("content.solicits_sensitive"), "{text}");
     // A hold the milter made (the message is in the MTA's queue): release runs the command.
     let hold = relay
         .state
@@ -976,4 +1078,99 @@ async fn rejected_hold_is_never_delivered_and_mta_holds_use_the_command() {
     assert!(dir.path().join("released-4B2C71A0F3").exists());
     assert!(sink.got().is_empty(), "the MTA delivers it, not the relay");
     let _ = relay.stop.send(true);
+}
+
+// ------------------------------------------------------------------ notices
+
+fn incident_to_one() -> String {
+    INCIDENT.replace(
+        "To: maria.garcia@gmail.com, j.smith1987@yahoo.com, tomwilson@hotmail.com,\r\n li.wei@outlook.com, sam.okafor@icloud.com, ana.souza@aol.com\r\n",
+        "To: maria.garcia@gmail.com\r\n",
+    )
+}
+
+/// The upstream refuses the notice for a while (451 at RCPT): the notice is tried again.
+#[tokio::test]
+async fn a_notice_is_retried_after_a_temporary_failure() {
+    let sink = Sink::start().await;
+    sink.state
+        .fail_once
+        .lock()
+        .unwrap()
+        .insert("care@phoneco.example".to_string());
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail(
+            "care@phoneco.example",
+            &["maria.garcia@gmail.com"],
+            &incident_to_one(),
+        )
+        .await;
+    assert!(r.starts_with("250 2.6.0"), "{r}");
+    let notices = sink.wait_notices(1).await;
+    assert_eq!(notices[0].rcpts, vec!["care@phoneco.example".to_string()]);
+    assert!(
+        sink.state.fail_once.lock().unwrap().is_empty(),
+        "the first try was refused"
+    );
+}
+
+/// No notice to a bounce's empty sender, and none at all when notices are off.
+#[tokio::test]
+async fn no_notice_to_bounces_or_when_notices_are_off() {
+    let sink = Sink::start().await;
+    let relay = relay_to(&sink).await;
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("", &["maria.garcia@gmail.com"], &incident_to_one())
+        .await;
+    assert!(r.starts_with("250 2.6.0"), "{r}");
+    let off = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.notices.enabled = false;
+    })
+    .await;
+    let mut c = connect(off.addr).await;
+    let r = c
+        .send_mail(
+            "care@phoneco.example",
+            &["maria.garcia@gmail.com"],
+            &incident_to_one(),
+        )
+        .await;
+    assert!(r.starts_with("250 2.6.0"), "{r}");
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    doublecheck_gate::release::reject(&off.state, &id, "reviewer", None)
+        .await
+        .expect("rejected");
+    // Whatever was going to be sent has been sent by now.
+    doublecheck_gate::notice::drain(Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sink.notices().is_empty(), "{:?}", sink.notices());
+}
+
+/// With the upstream down, the hold is still answered at once: the notice waits in the
+/// background (and is given up after a few tries), never the client.
+#[tokio::test]
+async fn an_unreachable_upstream_does_not_delay_the_hold() {
+    let relay = relay_with(Some(closed_port().await), Policy::builtin(), |_| {}).await;
+    let mut c = connect(relay.addr).await;
+    let started = std::time::Instant::now();
+    let r = c
+        .send_mail(
+            "care@phoneco.example",
+            &["maria.garcia@gmail.com"],
+            &incident_to_one(),
+        )
+        .await;
+    assert!(r.starts_with("250 2.6.0"), "{r}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // The notice is still being tried (it waits before the second try).
+    assert!(!doublecheck_gate::notice::drain(Duration::from_millis(300)).await);
+    let session = c.cmd("NOOP").await;
+    assert!(session.starts_with("250"), "{session}");
 }

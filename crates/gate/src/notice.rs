@@ -1,0 +1,618 @@
+//! Notices to the sender: a short plain-text email when a message is held, and again when a
+//! reviewer releases or rejects it.
+//!
+//! A notice says what was found (detector ids, masked evidence only, why it matters, how to fix
+//! it), what happens next, and the hold id; a rejection adds the reviewer's reason. It goes to
+//! the envelope sender — never to an empty (bounce) sender, `MAILER-DAEMON`, or the sender of a
+//! message that is itself automatic (`Auto-Submitted` other than `no`) — through
+//! `smtp.upstream` (else `milter.reinject`), with an empty envelope sender (`MAIL FROM:<>`, so
+//! nothing ever answers it) and `Auto-Submitted: auto-generated`.
+//!
+//! Sending never delays or fails the SMTP or milter transaction the notice is about: it runs in
+//! its own task, with [`ATTEMPTS`] tries a few seconds apart for temporary failures, and a
+//! failure is logged and counted (`doublecheck_notices_total{event,result}`), nothing more.
+//! Short-lived processes (the `holds release` command) wait for their notices with [`drain`].
+
+use crate::delivery::{self, DeliveryError};
+use crate::state::AppState;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Tries per notice (the first and the retries after temporary failures).
+pub const ATTEMPTS: usize = 3;
+/// Pause before the second and the third try.
+const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(8)];
+/// One try may take at most this long (connect, conversation, data).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most findings listed in one notice.
+const MAX_FINDINGS: usize = 20;
+/// Most recipients named in one notice (the others are counted).
+const MAX_NAMED_RECIPIENTS: usize = 5;
+/// Headers read from the held message (Subject, Message-ID, Auto-Submitted), at most.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// What happened to the held message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Held for review.
+    Held,
+    /// A reviewer approved it; it is delivered.
+    Released { by: String, reason: Option<String> },
+    /// A reviewer refused it; it is never delivered.
+    Rejected { by: String, reason: Option<String> },
+}
+
+impl Event {
+    /// `held`, `released` or `rejected`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Event::Held => "held",
+            Event::Released { .. } => "released",
+            Event::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+/// The held message a notice is about.
+#[derive(Clone, Copy, Debug)]
+pub struct About<'a> {
+    pub hold_id: &'a str,
+    /// The envelope sender: the notice goes there.
+    pub mail_from: &'a str,
+    pub rcpt_to: &'a [String],
+    /// The message (only its header is read: Subject, Message-ID, Auto-Submitted).
+    pub raw: &'a [u8],
+    /// The verdict as JSON (as stored with the hold): findings and rules.
+    pub verdict: &'a serde_json::Value,
+}
+
+/// Where a notice to this envelope sender goes, if anywhere: not to an empty sender (bounces)
+/// nor to `MAILER-DAEMON`.
+pub fn recipient(mail_from: &str) -> Option<&str> {
+    let addr = mail_from
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
+    let local = addr.rsplit_once('@').map_or(addr, |(l, _)| l);
+    if addr.is_empty()
+        || local.eq_ignore_ascii_case("mailer-daemon")
+        || addr.bytes().any(|b| b.is_ascii_control() || b == b' ')
+    {
+        return None;
+    }
+    Some(addr)
+}
+
+/// The few header fields of the held message a notice needs.
+struct Original {
+    subject: Option<String>,
+    message_id: Option<String>,
+    automatic: bool,
+}
+
+fn original(raw: &[u8]) -> Original {
+    let end = memchr::memmem::find(raw, b"\r\n\r\n")
+        .or_else(|| memchr::memmem::find(raw, b"\n\n"))
+        .map_or(raw.len(), |e| e + 2)
+        .min(MAX_HEADER_BYTES)
+        .min(raw.len());
+    let parsed = mail_parser::MessageParser::new().parse_headers(&raw[..end]);
+    let Some(m) = parsed else {
+        return Original {
+            subject: None,
+            message_id: None,
+            automatic: false,
+        };
+    };
+    let automatic = m
+        .header_raw("Auto-Submitted")
+        .map(|v| v.trim().split(';').next().unwrap_or("").trim())
+        .is_some_and(|v| !v.eq_ignore_ascii_case("no"));
+    Original {
+        subject: m.subject().map(|s| one_line(s, 120)),
+        message_id: m.message_id().map(|s| one_line(s, 200)),
+        automatic,
+    }
+}
+
+/// One line of at most `max` characters: control characters become spaces, runs of spaces one.
+fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    let mut space = false;
+    for c in s.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if c == ' ' && (space || out.is_empty()) {
+            continue;
+        }
+        space = c == ' ';
+        if n == max {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+        n += 1;
+    }
+    out.trim_end().to_string()
+}
+
+/// The text of a notice (without the header fields).
+pub fn body(event: &Event, about: &About<'_>) -> String {
+    let orig = original(about.raw);
+    let mut t = String::new();
+    let _ = match event {
+        Event::Held => writeln!(
+            t,
+            "Your message was held for review before delivery. It has not been sent yet."
+        ),
+        Event::Released { by, .. } => writeln!(
+            t,
+            "Your held message was approved by {} and released for delivery.",
+            one_line(by, 100)
+        ),
+        Event::Rejected { by, .. } => writeln!(
+            t,
+            "Your held message was rejected by {}. It will not be delivered.",
+            one_line(by, 100)
+        ),
+    };
+    t.push('\n');
+    let subject = orig.subject.as_deref().unwrap_or("(no subject)");
+    let _ = writeln!(t, "  Subject: {subject}");
+    let n = about.rcpt_to.len();
+    let named: Vec<String> = about
+        .rcpt_to
+        .iter()
+        .take(MAX_NAMED_RECIPIENTS)
+        .map(|r| one_line(r, 100))
+        .collect();
+    let shown = if n > MAX_NAMED_RECIPIENTS {
+        format!(" ({MAX_NAMED_RECIPIENTS} shown)")
+    } else {
+        String::new()
+    };
+    wrap(
+        &mut t,
+        &format!(
+            "To: {n} recipient{}{shown}: {}",
+            if n == 1 { "" } else { "s" },
+            named.join(", ")
+        ),
+        "  ",
+        76,
+    );
+    let _ = writeln!(t, "  Hold id: {}", about.hold_id);
+    match event {
+        Event::Released {
+            reason: Some(reason),
+            ..
+        } => {
+            let _ = writeln!(t, "\nReviewer's note: {}", one_line(reason, 1000));
+        }
+        Event::Rejected { reason, .. } => {
+            let reason = reason.as_deref().map_or_else(
+                || "(none given; ask the reviewer)".to_string(),
+                |r| one_line(r, 1000),
+            );
+            let _ = writeln!(t, "\nReviewer's reason: {reason}");
+        }
+        _ => {}
+    }
+    if !matches!(event, Event::Released { .. }) {
+        findings(&mut t, about.verdict);
+    }
+    t.push_str("\nWhat happens next:\n");
+    let next = match event {
+        Event::Held => {
+            "A reviewer (someone other than you) will look at the message. If they approve it, it \
+             is delivered as it is and you get a notice. If they reject it, it is not delivered \
+             and you get a notice with their reason. You do not need to send it again. If you \
+             would rather fix it yourself, apply the fixes above, send a new message, and ask a \
+             reviewer to reject this one (quote the hold id)."
+        }
+        Event::Released { .. } => {
+            "Nothing: the message goes to its recipients as it was held. You do not need to send \
+             it again."
+        }
+        Event::Rejected { .. } => {
+            "Nothing is sent. If the message still needs to go out, apply the fixes above and \
+             send a new message, or talk to the reviewer (quote the hold id)."
+        }
+    };
+    wrap(&mut t, next, "  ", 76);
+    t.push_str("\n-- \ndoublecheck: outgoing mail is checked before it leaves.\n");
+    t
+}
+
+/// "Why" (the matching rules' reasons) and "What doublecheck found" (each finding: id,
+/// severity, masked evidence, why it matters, how to fix it).
+fn findings(t: &mut String, verdict: &serde_json::Value) {
+    let mut reasons: Vec<String> = Vec::new();
+    for r in verdict["rules"].as_array().into_iter().flatten() {
+        if let Some(reason) = r["reason"].as_str().map(|s| one_line(s, 500))
+            && !reason.is_empty()
+            && !reasons.contains(&reason)
+        {
+            reasons.push(reason);
+        }
+    }
+    if !reasons.is_empty() {
+        t.push_str("\nWhy:\n");
+        for r in &reasons {
+            wrap(t, &format!("- {r}"), "  ", 76);
+        }
+    }
+    let list = verdict["findings"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if list.is_empty() {
+        return;
+    }
+    t.push_str("\nWhat doublecheck found:\n");
+    for f in list.iter().take(MAX_FINDINGS) {
+        let id = one_line(f["id"].as_str().unwrap_or("?"), 60);
+        let severity = one_line(f["severity"].as_str().unwrap_or("?"), 20);
+        wrap(t, &format!("- {id} ({severity})"), "  ", 76);
+        if let Some(e) = f["evidence"].as_str().filter(|e| !e.is_empty()) {
+            wrap(
+                t,
+                &format!("Evidence (masked): {}", one_line(e, 200)),
+                "    ",
+                76,
+            );
+        }
+        if let Some(r) = f["reason"].as_str().filter(|r| !r.is_empty()) {
+            wrap(t, &format!("Why: {}", one_line(r, 500)), "    ", 76);
+        }
+        if let Some(x) = f["fix"].as_str().filter(|x| !x.is_empty()) {
+            wrap(t, &format!("Fix: {}", one_line(x, 500)), "    ", 76);
+        }
+    }
+    if list.len() > MAX_FINDINGS {
+        let _ = writeln!(t, "  … and {} more", list.len() - MAX_FINDINGS);
+    }
+}
+
+/// Append `text` wrapped at `width` columns, every line starting with `indent`.
+fn wrap(t: &mut String, text: &str, indent: &str, width: usize) {
+    let mut line = String::from(indent);
+    let mut empty = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !empty && line.chars().count() + 1 + word.chars().count() > width {
+            t.push_str(line.trim_end());
+            t.push('\n');
+            line = format!("{indent}  ");
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    if !empty {
+        t.push_str(line.trim_end());
+        t.push('\n');
+    }
+}
+
+/// The whole notice, ready to send; `None` when there is nobody to tell (see [`recipient`])
+/// or the held message is itself automatic.
+pub fn build(from: &str, event: &Event, about: &About<'_>) -> Option<(String, Vec<u8>)> {
+    let to = recipient(about.mail_from)?.to_string();
+    let orig = original(about.raw);
+    if orig.automatic {
+        return None;
+    }
+    let subject = orig.subject.as_deref().unwrap_or("(no subject)");
+    let subject = match event {
+        Event::Held => format!("Held for review: {subject}"),
+        Event::Released { .. } => format!("Released: {subject}"),
+        Event::Rejected { .. } => format!("Rejected: {subject}"),
+    };
+    let domain = from.rsplit_once('@').map_or("localhost", |(_, d)| d);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let message_id = format!(
+        "doublecheck.{}.{}.{nanos:x}@{domain}",
+        event.as_str(),
+        about.hold_id
+    );
+    let mut b = MessageBuilder::new()
+        .from(("doublecheck", from))
+        .to(to.as_str())
+        .subject(subject)
+        .message_id(message_id)
+        .header("Auto-Submitted", Raw::new("auto-generated"))
+        .header("X-Auto-Response-Suppress", Raw::new("All"))
+        .header("X-Doublecheck-Notice", Raw::new(event.as_str()))
+        .header("X-Doublecheck-Hold", Raw::new(about.hold_id.to_string()));
+    if let Some(id) = orig.message_id.as_deref().filter(|id| {
+        id.bytes()
+            .all(|c| c.is_ascii_graphic() && c != b'<' && c != b'>')
+    }) {
+        b = b.in_reply_to(id.to_string()).references(id.to_string());
+    }
+    let raw = b.text_body(body(event, about)).write_to_vec().ok()?;
+    Some((to, raw))
+}
+
+/// Where notices go: `smtp.upstream`, else `milter.reinject`.
+fn upstream(state: &AppState) -> Option<String> {
+    state
+        .config
+        .smtp
+        .upstream
+        .clone()
+        .or_else(|| state.config.milter.reinject.clone())
+}
+
+/// Notices sent but not finished yet, process-wide (see [`drain`]).
+fn pending() -> &'static watch::Sender<usize> {
+    static PENDING: OnceLock<watch::Sender<usize>> = OnceLock::new();
+    PENDING.get_or_init(|| watch::Sender::new(0))
+}
+
+struct Pending;
+
+impl Pending {
+    fn start() -> Pending {
+        pending().send_modify(|n| *n += 1);
+        Pending
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        pending().send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Wait until every notice started in this process is sent or given up, at most `timeout`.
+/// Returns whether they all finished.
+pub async fn drain(timeout: Duration) -> bool {
+    let mut rx = pending().subscribe();
+    tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0))
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+fn count(event: &'static str, result: &'static str) {
+    let _ = crate::metrics::handle();
+    metrics::counter!("doublecheck_notices_total", "event" => event, "result" => result)
+        .increment(1);
+}
+
+/// Send a notice about `about` in the background, if notices are on and there is someone to
+/// tell. Returns at once; never fails.
+pub fn spawn(state: &AppState, event: Event, about: About<'_>) {
+    let label = event.as_str();
+    if !state.config.notices.enabled {
+        return;
+    }
+    let from = state
+        .config
+        .notices
+        .from_address(&state.config.smtp.hostname);
+    let Some((to, raw)) = build(&from, &event, &about) else {
+        tracing::debug!(
+            hold = about.hold_id,
+            event = label,
+            "no notice: no one to tell"
+        );
+        count(label, "skipped");
+        return;
+    };
+    let Some(upstream) = upstream(state) else {
+        tracing::warn!(
+            hold = about.hold_id,
+            event = label,
+            "no notice sent: neither smtp.upstream nor milter.reinject is configured"
+        );
+        count(label, "skipped");
+        return;
+    };
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!(
+            hold = about.hold_id,
+            event = label,
+            "no notice sent: no runtime"
+        );
+        count(label, "skipped");
+        return;
+    };
+    let hold = about.hold_id.to_string();
+    let guard = Pending::start();
+    runtime.spawn(async move {
+        let _guard = guard;
+        let result = send(&upstream, &to, &raw).await;
+        match result {
+            Ok(tries) => {
+                tracing::info!(hold = %hold, event = label, to = %to, tries, "notice sent");
+                count(label, "sent");
+            }
+            Err(e) => {
+                tracing::warn!(hold = %hold, event = label, to = %to, error = %e,
+                    "notice not sent");
+                count(label, "failed");
+            }
+        }
+    });
+}
+
+/// Send with `MAIL FROM:<>`, retrying temporary failures; returns the number of tries.
+async fn send(upstream: &str, to: &str, raw: &[u8]) -> Result<usize, DeliveryError> {
+    let rcpts = [to.to_string()];
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let result =
+            match tokio::time::timeout(ATTEMPT_TIMEOUT, delivery::send(upstream, "", &rcpts, raw))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(DeliveryError::Temporary("timed out".into())),
+            };
+        match result {
+            Ok(()) => return Ok(tries),
+            Err(e @ DeliveryError::Permanent(_)) => return Err(e),
+            Err(e) if tries >= ATTEMPTS => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, tries, "notice: temporary failure; retrying");
+                tokio::time::sleep(RETRY_AFTER[(tries - 1).min(RETRY_AFTER.len() - 1)]).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INCIDENT: &[u8] = include_bytes!("../../../examples/incident.eml");
+
+    fn verdict() -> serde_json::Value {
+        let engine = doublecheck_engine::Engine::new(doublecheck_engine::Policy::builtin());
+        let v = engine.check(INCIDENT, &doublecheck_engine::Envelope::default());
+        serde_json::to_value(&v).expect("json")
+    }
+
+    fn about<'a>(verdict: &'a serde_json::Value, rcpts: &'a [String]) -> About<'a> {
+        About {
+            hold_id: "hold_abc123",
+            mail_from: "care@phoneco.example",
+            rcpt_to: rcpts,
+            raw: INCIDENT,
+            verdict,
+        }
+    }
+
+    #[test]
+    fn bounces_and_mailer_daemon_get_no_notice() {
+        assert_eq!(recipient(""), None);
+        assert_eq!(recipient("<>"), None);
+        assert_eq!(recipient("MAILER-DAEMON@mail.example"), None);
+        assert_eq!(recipient("mailer-daemon"), None);
+        assert_eq!(recipient("a\r\nb@x.example"), None);
+        assert_eq!(
+            recipient("care@phoneco.example"),
+            Some("care@phoneco.example")
+        );
+        let v = verdict();
+        let rcpts = vec!["a@gmail.com".to_string()];
+        let mut a = about(&v, &rcpts);
+        a.mail_from = "";
+        assert!(build("dc@x.example", &Event::Held, &a).is_none());
+        // A message that is itself automatic gets no answer (RFC 3834).
+        let auto = [b"Auto-Submitted: auto-replied\r\n".as_slice(), INCIDENT].concat();
+        let mut a = about(&v, &rcpts);
+        a.raw = &auto;
+        assert!(build("dc@x.example", &Event::Held, &a).is_none());
+        let no = [b"Auto-Submitted: no\r\n".as_slice(), INCIDENT].concat();
+        a.raw = &no;
+        assert!(build("dc@x.example", &Event::Held, &a).is_some());
+    }
+
+    #[test]
+    fn held_notice_says_what_was_found_masked_and_what_happens_next() {
+        let v = verdict();
+        let rcpts: Vec<String> = (0..7).map(|i| format!("customer{i}@gmail.com")).collect();
+        let (to, raw) = build("dc@mail.example", &Event::Held, &about(&v, &rcpts)).expect("built");
+        assert_eq!(to, "care@phoneco.example");
+        let text = String::from_utf8_lossy(&raw).to_string();
+        let parsed = mail_parser::MessageParser::new()
+            .parse(&raw)
+            .expect("parses");
+        let body = parsed.body_text(0).expect("text body").to_string();
+        assert!(
+            text.contains("Auto-Submitted: auto-generated\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("X-Doublecheck-Hold: hold_abc123\r\n"),
+            "{text}"
+        );
+        assert!(
+            parsed
+                .subject()
+                .is_some_and(|s| s.starts_with("Held for review: "))
+        );
+        assert!(parsed.in_reply_to().as_text().is_some(), "{text}");
+        for want in [
+            "held for review",
+            "hold_abc123",
+            "content.solicits_sensitive (high)",
+            "recipients.exposed",
+            "Evidence (masked):",
+            "Fix:",
+            "What happens next:",
+            "7 recipients (5 shown):",
+        ] {
+            assert!(body.contains(want), "missing {want:?} in:\n{body}");
+        }
+        // Only masked evidence: no recipient beyond the first five, and the findings'
+        // evidence exactly as the verdict has it (already masked).
+        assert!(!body.contains("customer6@"), "{body}");
+        for f in v["findings"].as_array().expect("findings") {
+            if let Some(e) = f["evidence"].as_str().filter(|e| !e.is_empty()) {
+                let start: String = one_line(e, 200).chars().take(20).collect();
+                assert!(body.contains(&start), "{e} not in:\n{body}");
+            }
+        }
+        assert!(body.lines().all(|l| l.chars().count() <= 100), "{body}");
+    }
+
+    #[test]
+    fn rejected_notice_carries_the_reviewers_reason() {
+        let v = verdict();
+        let rcpts = vec!["a@gmail.com".to_string()];
+        let event = Event::Rejected {
+            by: "rita".into(),
+            reason: Some("Use the portal\r\nBcc: x@evil.example".into()),
+        };
+        let (_, raw) = build("dc@mail.example", &event, &about(&v, &rcpts)).expect("built");
+        let parsed = mail_parser::MessageParser::new()
+            .parse(&raw)
+            .expect("parses");
+        let body = parsed.body_text(0).expect("text").to_string();
+        assert!(body.contains("rejected by rita"), "{body}");
+        assert!(
+            body.contains("Reviewer's reason: Use the portal Bcc: x@evil.example"),
+            "{body}"
+        );
+        assert!(parsed.bcc().is_none());
+        assert!(
+            parsed
+                .subject()
+                .is_some_and(|s| s.starts_with("Rejected: "))
+        );
+        let released = Event::Released {
+            by: "rita".into(),
+            reason: None,
+        };
+        let (_, raw) = build("dc@mail.example", &released, &about(&v, &rcpts)).expect("built");
+        let parsed = mail_parser::MessageParser::new()
+            .parse(&raw)
+            .expect("parses");
+        let body = parsed.body_text(0).expect("text").to_string();
+        assert!(body.contains("approved by rita"), "{body}");
+        assert!(!body.contains("Reviewer's reason"), "{body}");
+    }
+
+    #[test]
+    fn one_line_bounds_and_flattens() {
+        assert_eq!(one_line("a\r\n  b\tc", 10), "a b c");
+        assert_eq!(one_line("ééééé", 3), "ééé…");
+        let mut t = String::new();
+        wrap(&mut t, &"word ".repeat(40), "  ", 30);
+        assert!(
+            t.lines().count() > 5 && t.lines().all(|l| l.len() <= 30),
+            "{t}"
+        );
+    }
+}
