@@ -125,9 +125,60 @@ fn digit_run8(b: &[u8], i: usize) -> usize {
     }
 }
 
+/// High bit of each byte of `w` that is an ASCII letter or digit (exact per
+/// byte).
+#[inline(always)]
+fn word_alnum(w: u64) -> u64 {
+    let t = w & (0x7f * LO_BYTES);
+    let digit = t.wrapping_add(0x50 * LO_BYTES) & !t.wrapping_add(0x46 * LO_BYTES);
+    let l = t | (0x20 * LO_BYTES);
+    let letter = l.wrapping_add(0x1f * LO_BYTES) & !l.wrapping_add(0x05 * LO_BYTES);
+    (digit | letter) & !w & HI_BYTES
+}
+
+/// Number of letters and digits at `b[p..]`, at most `max`.
+#[inline(always)]
+fn alnum_run(b: &[u8], mut p: usize, max: usize) -> usize {
+    let st = p;
+    while p + 8 <= b.len() && p - st < max {
+        let non = !word_alnum(load8(b, p)) & HI_BYTES;
+        if non != 0 {
+            return (p - st + (non.trailing_zeros() / 8) as usize).min(max);
+        }
+        p += 8;
+    }
+    while p < b.len() && p - st < max && alnum(b[p]) {
+        p += 1;
+    }
+    (p - st).min(max)
+}
+
+/// Number of letters and digits ending at `b[..p]`, at most `max`.
+#[inline(always)]
+fn alnum_run_back(b: &[u8], mut p: usize, max: usize) -> usize {
+    let st = p;
+    while p >= 8 && st - p < max {
+        let non = !word_alnum(load8(b, p - 8)) & HI_BYTES;
+        if non != 0 {
+            return (st - p + (non.leading_zeros() / 8) as usize).min(max);
+        }
+        p -= 8;
+    }
+    while p > 0 && st - p < max && alnum(b[p - 1]) {
+        p -= 1;
+    }
+    (st - p).min(max)
+}
+
 const ALNUM: u8 = 1;
 const BAD_BEFORE: u8 = 2;
 const BAD_AFTER: u8 = 4;
+/// May not precede a value and is not `+` (see [`bad_before_token`]).
+const SKIP_BEFORE: u8 = 8;
+/// `+`, `(` or `<`: a phone or MRZ line may start before the number.
+const PREFIX: u8 = 16;
+/// A separator after which a number may continue.
+const CONT: u8 = 32;
 
 /// Per-byte flags: letter or digit; may not precede a value (word, longer
 /// number, URL parameter, amount); may not follow one.
@@ -158,6 +209,15 @@ const CLASS: [u8; 256] = {
                 f |= BAD_AFTER;
             }
             k += 1;
+        }
+        if f & BAD_BEFORE != 0 && c != b'+' {
+            f |= SKIP_BEFORE;
+        }
+        if matches!(c, b'+' | b'(' | b'<') {
+            f |= PREFIX;
+        }
+        if matches!(c, b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<') {
+            f |= CONT;
         }
         t[i] = f;
         i += 1;
@@ -1085,44 +1145,49 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             i = t + 1;
             continue;
         }
-        // Fast path: a stand-alone run of fewer than 7 digits (most numbers
-        // in mail: times, counts, amounts, lists). Same decisions as the
-        // general path below for such a token.
-        if t == lo || !alnum(b[t - 1]) {
+        // Token bounds: letters and digits around the digit at `t`, at most
+        // MAX_TOKEN each side, not before `lo`.
+        let before = if t > 0 {
+            CLASS[usize::from(b[t - 1])]
+        } else {
+            0
+        };
+        let (s, mut e) = if t == lo || before & ALNUM == 0 {
             let d = digit_run8(b, t);
             let e = t + d;
-            if d < 7 && (e >= b.len() || !alnum(b[e])) {
-                if !any_token_kind {
+            let after = b.get(e).map_or(0, |&c| CLASS[usize::from(c)]);
+            if d < 8 && after & ALNUM == 0 {
+                // Fast path: a run of fewer than 8 digits (most numbers in
+                // mail: times, counts, amounts, lists, the parts of dates and
+                // versions). Same decisions as below for such a token
+                // ([`bad_before_token`], then the short-number rule).
+                if !any_token_kind || (before & SKIP_BEFORE != 0 && b.get(e) != Some(&b'<')) {
                     i = e;
                     continue;
                 }
-                let prefixed = t > 0 && matches!(b[t - 1], b'+' | b'(' | b'<')
-                    || (t >= 3
-                        && b[t - 1] == b' '
-                        && b[t - 2].is_ascii_uppercase()
-                        && b[t - 3].is_ascii_uppercase());
-                if !prefixed {
-                    let cont = e < b.len()
-                        && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
-                    if !cont || digits_alone(plan, b, t, e, lo) {
+                if d < 7 {
+                    let prefixed = before & PREFIX != 0
+                        || (t >= 3
+                            && b[t - 1] == b' '
+                            && b[t - 2].is_ascii_uppercase()
+                            && b[t - 3].is_ascii_uppercase());
+                    if !prefixed && (after & CONT == 0 || digits_alone(plan, b, t, e, lo)) {
                         i = e;
                         continue;
                     }
                 }
+                (t, e)
+            } else {
+                (t, t + alnum_run(b, t, MAX_TOKEN))
             }
-        }
-        let mut s = t;
-        while s > lo && t - s < MAX_TOKEN && alnum(b[s - 1]) {
-            s -= 1;
-        }
-        let mut e = t;
-        while e < b.len() && alnum(b[e]) && e - t < MAX_TOKEN {
-            e += 1;
-        }
+        } else {
+            (
+                t - alnum_run_back(b, t, (t - lo).min(MAX_TOKEN)),
+                t + alnum_run(b, t, MAX_TOKEN),
+            )
+        };
         if (s > lo && alnum(b[s - 1])) || (e < b.len() && alnum(b[e])) || !any_token_kind {
-            while e < b.len() && alnum(b[e]) {
-                e += 1;
-            }
+            e += alnum_run(b, e, usize::MAX);
             i = e.max(t + 1);
             continue;
         }
@@ -1139,16 +1204,7 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             i = e;
             continue;
         }
-        // Every candidate starting at `s` needs a clean byte before it; the
-        // only ones that start earlier are a phone after `+` and an MRZ line
-        // (44 long or next to `<` fill). Month-first dates and spaced NINOs
-        // need a space before `s`, which is clean.
-        if s > 0
-            && CLASS[usize::from(b[s - 1])] & BAD_BEFORE != 0
-            && b[s - 1] != b'+'
-            && e - s != 44
-            && b.get(e) != Some(&b'<')
-        {
+        if bad_before_token(b, s, e) {
             i = e;
             continue;
         }
@@ -1197,6 +1253,20 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             i = e.max(t + 1);
         }
     }
+}
+
+/// Every candidate starting at `s` needs a clean byte before it; the only
+/// ones that start earlier are a phone after `+` and an MRZ line (44 long or
+/// next to `<` fill). Month-first dates and spaced NINOs need a space before
+/// `s`, which is clean. So a token `s..e` after any other byte that may not
+/// precede a value holds nothing.
+#[inline(always)]
+fn bad_before_token(b: &[u8], s: usize, e: usize) -> bool {
+    s > 0
+        && CLASS[usize::from(b[s - 1])] & BAD_BEFORE != 0
+        && b[s - 1] != b'+'
+        && e - s != 44
+        && b.get(e) != Some(&b'<')
 }
 
 /// Whether no reader can accept the stand-alone token `b[s..e]` of fewer than
