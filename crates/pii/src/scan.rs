@@ -1,5 +1,7 @@
-//! Candidate finding: a skip loop (32-byte blocks the compiler vectorises,
-//! then SWAR words) jumps to the next ASCII digit or `@`; shape gates send
+//! Candidate finding: a skip loop (one SWAR word, then 16-byte blocks the
+//! compiler vectorises, then SWAR words) jumps to the next ASCII digit or
+//! `@`; stand-alone short numbers are settled at once from one read of
+//! their digits and the bytes around them; shape gates send
 //! the token there only to the readers it can fit; each reader looks at it
 //! (bounded in length, so the whole scan is linear), validators decide, and
 //! context words adjust the confidence. Matches come out sorted and non-overlapping because the
@@ -43,7 +45,7 @@ const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 /// Whether any byte of the block is an ASCII digit or `@`: a branch-free
 /// OR-reduction the compiler turns into vector compares.
 #[inline(always)]
-fn block_has_trigger(c: &[u8; 32]) -> bool {
+fn block_has_trigger16(c: &[u8; 16]) -> bool {
     let mut acc = 0u8;
     for &x in c {
         acc |= u8::from(x.wrapping_sub(b'0') < 10) | u8::from(x == b'@');
@@ -73,9 +75,14 @@ pub(crate) fn next_trigger(b: &[u8], mut i: usize) -> Option<usize> {
         i += 8;
     }
     while i + 32 <= b.len() {
-        let mut c = [0u8; 32];
-        c.copy_from_slice(&b[i..i + 32]);
-        if block_has_trigger(&c) {
+        let mut c = [0u8; 16];
+        c.copy_from_slice(&b[i..i + 16]);
+        if block_has_trigger16(&c) {
+            break;
+        }
+        c.copy_from_slice(&b[i + 16..i + 32]);
+        if block_has_trigger16(&c) {
+            i += 16;
             break;
         }
         i += 32;
@@ -623,10 +630,13 @@ fn num_of(b: &[u8]) -> u32 {
     validate::num(b)
 }
 
-/// Value of the `n` (at most 9) digits at `p`.
+/// Value of the `n` (at most 4) ASCII digits at `p`.
 #[inline(always)]
 fn num_at(b: &[u8], p: usize, n: usize) -> u32 {
-    num_of(&b[p..p + n])
+    b[p..p + n]
+        .iter()
+        .take(4)
+        .fold(0, |a, &c| a * 10 + u32::from(c.wrapping_sub(b'0')))
 }
 
 /// "1990-03-12", "03/12/1990", "12.03.90": three groups of 1-4 digits with

@@ -80,6 +80,22 @@ pub fn month_from_name(w: &[u8]) -> Option<u32> {
     if w.len() < 3 || w.len() > 10 {
         return None;
     }
+    // Lengths of the names by first letter (bit per length): most words
+    // are rejected here without lower-casing them.
+    let lens: u16 = match w[0] | 0x20 {
+        b'j' => 1 << 3 | 1 << 4 | 1 << 5 | 1 << 7,
+        b'e' => 1 << 3 | 1 << 5,
+        b'f' => 1 << 3 | 1 << 7 | 1 << 8,
+        b'm' => 1 << 3 | 1 << 4 | 1 << 5,
+        b'a' => 1 << 3 | 1 << 5 | 1 << 6,
+        b's' => 1 << 3 | 1 << 4 | 1 << 9 | 1 << 10,
+        b'o' => 1 << 3 | 1 << 7,
+        b'n' | b'd' => 1 << 3 | 1 << 8 | 1 << 9,
+        _ => 0,
+    };
+    if lens & (1 << w.len()) == 0 {
+        return None;
+    }
     let mut low = [0u8; 10];
     for (d, c) in low.iter_mut().zip(w) {
         *d = c.to_ascii_lowercase();
