@@ -232,7 +232,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 let _ = ctrl_c.await;
             }
         };
-        doublecheck_gate::serve(config, shutdown).await
+        doublecheck_gate::serve_with(config, doublecheck_web::router, shutdown).await
     })
     .map_err(|e| {
         let code = match e {

@@ -4,6 +4,7 @@
 //! - `scan`: run only the sensitive-data scanner over plain text.
 //! - `policy check|show`: validate a policy file, or print the built-in one.
 //! - `serve`, `config init`, `holds list|show|release|reject`, `audit verify`: the gate.
+//! - `user add|list|disable`: staff accounts of the review queue.
 //!
 //! Exit codes: 0 everything allowed, 1 a warning, 2 something held, rewritten or rejected,
 //! 64 usage error, 65 invalid policy or data, 66 input not found, 74 I/O error.
@@ -11,6 +12,7 @@
 mod gate_cmds;
 mod input;
 mod output;
+mod user_cmds;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -75,6 +77,9 @@ enum Command {
     /// Check the audit log's hash chain.
     #[command(subcommand)]
     Audit(gate_cmds::AuditCommand),
+    /// Add, list or disable staff accounts of the review queue.
+    #[command(subcommand)]
+    User(user_cmds::UserCommand),
 }
 
 #[derive(clap::Args)]
@@ -158,6 +163,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => gate_cmds::config_cmd(cmd),
         Command::Holds(cmd) => gate_cmds::holds(cmd),
         Command::Audit(cmd) => gate_cmds::audit(cmd),
+        Command::User(cmd) => user_cmds::user(cmd),
         Command::Policy(PolicyCommand::Show) => {
             print!("{}", include_str!("../../engine/src/policy/default.toml"));
             Ok(0)

@@ -30,6 +30,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub smtp: SmtpConfig,
     pub milter: MilterConfig,
+    pub web: crate::web_config::WebConfig,
     pub notices: NoticesConfig,
 }
 
@@ -132,6 +133,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             smtp: SmtpConfig::default(),
             milter: MilterConfig::default(),
+            web: crate::web_config::WebConfig::default(),
             notices: NoticesConfig::default(),
         }
     }
@@ -276,6 +278,9 @@ impl Config {
                     "notices.from must be a plain address like doublecheck@example.com, not {from:?}"
                 )));
             }
+        }
+        if let Some(p) = self.web.problem() {
+            return Err(bad(p));
         }
         for (what, v) in [
             ("smtp.upstream", &self.smtp.upstream),

@@ -17,6 +17,8 @@
 //! - [`notice`]: emails to the sender when a message is held, released or rejected.
 //! - [`release`]: releasing and rejecting held messages (four eyes, then delivery).
 //! - [`serve`]: starts the enabled listeners and stops them on shutdown.
+//! - [`web_config`]: the `[web]` section — the staff review queue (crate `doublecheck-web`),
+//!   mounted on the HTTP listener through [`serve::serve_with`].
 
 pub mod config;
 pub mod delivery;
@@ -29,7 +31,9 @@ pub mod serve;
 pub mod smtp;
 pub mod state;
 pub mod tls;
+pub mod web_config;
 
 pub use config::{Config, ConfigError, OnError};
-pub use serve::{ServeError, serve};
+pub use serve::{ServeError, serve, serve_with};
 pub use state::AppState;
+pub use web_config::WebConfig;

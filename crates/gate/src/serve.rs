@@ -1,5 +1,8 @@
 //! `doublecheck serve`: open the store, build the engine, start the enabled listeners, and stop
 //! them when `shutdown` completes (SIGTERM, Ctrl-C), letting requests in flight finish.
+//!
+//! [`serve_with`] also mounts routes built from the shared state (the review queue of the
+//! `doublecheck-web` crate) on the HTTP listener, in front of the API's.
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -60,21 +63,35 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    serve_with(config, |_| axum::Router::new(), shutdown).await
+}
+
+/// Like [`serve`], with more routes on the HTTP listener: `web` builds them from the shared
+/// state; requests they do not match go to the API (`/healthz`, `/v1/check`, …). Handlers see
+/// the client's address as `ConnectInfo<SocketAddr>`.
+pub async fn serve_with(
+    config: Config,
+    web: impl FnOnce(AppState) -> axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let state = build_state(config).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     if state.config.http.enabled {
         let listener = bind("http", state.config.http.listen).await?;
         tracing::info!(addr = %state.config.http.listen, "HTTP listening");
-        let app = crate::http::app(state.clone());
+        let app = web(state.clone()).fallback_service(crate::http::app(state.clone()));
         let mut rx = stop_rx.clone();
         tasks.spawn(async move {
             let stopped = async move {
                 let _ = rx.wait_for(|s| *s).await;
             };
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped)
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped)
+            .await
         });
     }
     if state.config.milter.enabled {
