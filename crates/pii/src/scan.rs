@@ -186,6 +186,8 @@ const SKIP_BEFORE: u8 = 8;
 const PREFIX: u8 = 16;
 /// A separator after which a number may continue.
 const CONT: u8 = 32;
+/// A separator inside a phone number.
+const PHONE_SEP: u8 = 64;
 
 /// Per-byte flags: letter or digit; may not precede a value (word, longer
 /// number, URL parameter, amount); may not follow one.
@@ -225,6 +227,9 @@ const CLASS: [u8; 256] = {
         }
         if matches!(c, b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<') {
             f |= CONT;
+        }
+        if matches!(c, b' ' | b'-' | b'.' | b'/' | b'(' | b')') {
+            f |= PHONE_SEP;
         }
         t[i] = f;
         i += 1;
@@ -1162,7 +1167,9 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
         } else {
             0
         };
-        let (s, mut e) = if t == lo || before & ALNUM == 0 {
+        // `checked`: the token is a digit run the fast path has already
+        // passed through every skip rule below.
+        let (s, mut e, checked) = if t == lo || before & ALNUM == 0 {
             let d = digit_run8(b, t);
             let e = t + d;
             let after = b.get(e).map_or(0, |&c| CLASS[usize::from(c)]);
@@ -1181,47 +1188,26 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
                             && b[t - 1] == b' '
                             && b[t - 2].is_ascii_uppercase()
                             && b[t - 3].is_ascii_uppercase());
-                    if !prefixed && (after & CONT == 0 || digits_alone(plan, b, t, e, lo)) {
+                    if !prefixed
+                        && (after & CONT == 0 || short_digits_alone(plan, b, t, e, after, lo))
+                    {
                         i = e;
                         continue;
                     }
                 }
-                (t, e)
+                (t, e, true)
             } else {
-                (t, t + alnum_run(b, t, MAX_TOKEN))
+                (t, t + alnum_run(b, t, MAX_TOKEN), false)
             }
         } else {
             (
                 t - alnum_run_back(b, t, (t - lo).min(MAX_TOKEN)),
                 t + alnum_run(b, t, MAX_TOKEN),
+                false,
             )
         };
-        if (s > lo && alnum(b[s - 1])) || (e < b.len() && alnum(b[e])) || !any_token_kind {
-            e += alnum_run(b, e, usize::MAX);
+        if !checked && skip_token(plan, b, (s, t, e, lo), any_token_kind, &mut e) {
             i = e.max(t + 1);
-            continue;
-        }
-        // A short stand-alone number ("10:30", "#4471", "$12") cannot be
-        // anything: no reader accepts fewer than 7 digits without a separator
-        // continuing the number or a prefix before it.
-        let cont = e < b.len() && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
-        let prefixed = s > 0 && matches!(b[s - 1], b'+' | b'(' | b'<')
-            || (s >= 3
-                && b[s - 1] == b' '
-                && b[s - 2].is_ascii_uppercase()
-                && b[s - 3].is_ascii_uppercase());
-        if s == t && e - s < 7 && !prefixed && (!cont || short_number_alone(plan, b, s, e, lo)) {
-            i = e;
-            continue;
-        }
-        if bad_before_token(b, s, e) {
-            i = e;
-            continue;
-        }
-        // Letters before the first digit: only IBAN (2), passport, license
-        // and NINO shapes (1-2), or an MRZ line (next to `<` fill or 44 long).
-        if s + 2 < t && (e - s != 44 && b.get(e) != Some(&b'<') && (s == 0 || b[s - 1] != b'<')) {
-            i = e;
             continue;
         }
         cands.clear();
@@ -1265,6 +1251,42 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
     }
 }
 
+/// The skip rules for the token `s..e` (first digit at `t`): true when it
+/// holds nothing, with `e` moved to where scanning resumes (the end of a
+/// glued run of letters and digits).
+#[inline(always)]
+fn skip_token(
+    plan: &Plan,
+    b: &[u8],
+    (s, t, e0, lo): (usize, usize, usize, usize),
+    any_token_kind: bool,
+    e: &mut usize,
+) -> bool {
+    if (s > lo && alnum(b[s - 1])) || (e0 < b.len() && alnum(b[e0])) || !any_token_kind {
+        *e = e0 + alnum_run(b, e0, usize::MAX);
+        return true;
+    }
+    let e = e0;
+    // A short stand-alone number ("10:30", "#4471", "$12") cannot be
+    // anything: no reader accepts fewer than 7 digits without a separator
+    // continuing the number or a prefix before it.
+    let cont = e < b.len() && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
+    let prefixed = s > 0 && matches!(b[s - 1], b'+' | b'(' | b'<')
+        || (s >= 3
+            && b[s - 1] == b' '
+            && b[s - 2].is_ascii_uppercase()
+            && b[s - 3].is_ascii_uppercase());
+    if s == t && e - s < 7 && !prefixed && (!cont || short_number_alone(plan, b, s, e, lo)) {
+        return true;
+    }
+    if bad_before_token(b, s, e) {
+        return true;
+    }
+    // Letters before the first digit: only IBAN (2), passport, license
+    // and NINO shapes (1-2), or an MRZ line (next to `<` fill or 44 long).
+    s + 2 < t && (e - s != 44 && b.get(e) != Some(&b'<') && (s == 0 || b[s - 1] != b'<'))
+}
+
 /// Every candidate starting at `s` needs a clean byte before it; the only
 /// ones that start earlier are a phone after `+` and an MRZ line (44 long or
 /// next to `<` fill). Month-first dates and spaced NINOs need a space before
@@ -1306,6 +1328,40 @@ fn digits_alone(plan: &Plan, b: &[u8], s: usize, e: usize, lo: usize) -> bool {
             && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)));
         let day_first = e < b.len()
             && matches!(b[e], b' ' | b'-' | b'.')
+            && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
+        if month_first || day_first {
+            return false;
+        }
+    }
+    true
+}
+
+/// [`digits_alone`] for the fast path: `b[s..e]` is fewer than 7 digits,
+/// not after `+`, `(` or `<` (so a phone starts at `s` itself), followed by a
+/// byte of class `after` (a [`CONT`] byte).
+#[inline(always)]
+fn short_digits_alone(plan: &Plan, b: &[u8], s: usize, e: usize, after: u8, lo: usize) -> bool {
+    let d0 = e - s;
+    if b.get(e) == Some(&b'<') || b.get(e + 1).is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    // `phone_may_start` without a prefix, and `phone_continues` needs a
+    // phone separator at `e`.
+    if after & PHONE_SEP != 0
+        && plan.on(Kind::Phone)
+        && (matches!(d0, 3 | 5)
+            || (d0 == 1 && b[s] == b'1')
+            || ((2..=5).contains(&d0) && b[s] == b'0'))
+        && phone_continues(b, e)
+    {
+        return false;
+    }
+    if d0 <= 2 && plan.on(Kind::DateOfBirth) {
+        let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
+        let month_first = s >= lo + 4
+            && b[s - 1] == b' '
+            && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)));
+        let day_first = matches!(b.get(e), Some(b' ' | b'-' | b'.'))
             && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
         if month_first || day_first {
             return false;
