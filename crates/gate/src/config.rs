@@ -87,7 +87,10 @@ pub struct MilterConfig {
     pub max_connections: usize,
     /// Seconds a connection may stay silent before it is closed.
     pub idle_timeout_secs: u64,
-    /// Run to release a message held in the MTA's hold queue; `{queue_id}` is replaced.
+    /// Run to release a message held in the MTA's hold queue and deliver it now (Postfix:
+    /// `postsuper -H` moves it to the deferred queue, `postqueue -i` delivers it without waiting
+    /// for the next queue run); `{queue_id}` is replaced (queue ids are checked to be
+    /// alphanumeric first).
     pub release_command: Vec<String>,
     /// Run to delete a rejected message from the MTA's hold queue; `{queue_id}` is replaced.
     pub discard_command: Vec<String>,
@@ -179,7 +182,11 @@ impl Default for MilterConfig {
             reinject: None,
             max_connections: 200,
             idle_timeout_secs: 600,
-            release_command: vec!["postsuper".into(), "-H".into(), "{queue_id}".into()],
+            release_command: vec![
+                "sh".into(),
+                "-c".into(),
+                "postsuper -H {queue_id} && postqueue -i {queue_id}".into(),
+            ],
             discard_command: vec![
                 "postsuper".into(),
                 "-d".into(),

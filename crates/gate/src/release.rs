@@ -3,7 +3,7 @@
 //!
 //! - A message the milter held sits in the MTA's hold queue: its queue id is stored with the
 //!   prefix [`MTA_QUEUE_PREFIX`], and release runs `milter.release_command` (Postfix:
-//!   `postsuper -H <id>`), reject runs `milter.discard_command`.
+//!   `postsuper -H <id> && postqueue -i <id>`), reject runs `milter.discard_command`.
 //! - A message the relay held exists only in the store: release sends it to `smtp.upstream`
 //!   (one copy per recipient when the policy chose explode), at most once per recipient even if
 //!   release is retried after a failure.
