@@ -1,5 +1,5 @@
 //! Runs the gate from a configuration file until SIGTERM or Ctrl-C, logging one line per event
-//! to standard error. The Postfix test (`scripts/test-postfix`) starts it:
+//! to standard error. The Postfix benchmark (`scripts/bench-postfix`) starts it:
 //!
 //! ```text
 //! cargo build --release -p doublecheck-gate --example gate
