@@ -428,7 +428,12 @@ impl Store {
             }
             if q.sender.is_some() {
                 let (a, b) = (next(), next());
-                conds.push(format!("(lower(sender) = {a} OR lower(mail_from) = {b})"));
+                // Two index lookups (holds_sender_lower, holds_mail_from_lower) rather than
+                // an OR that makes SQLite scan the whole table.
+                conds.push(format!(
+                    "id IN (SELECT id FROM holds WHERE lower(sender) = {a} \
+                     UNION SELECT id FROM holds WHERE lower(mail_from) = {b})"
+                ));
             }
             if q.detector.is_some() {
                 conds.push(format!(
@@ -576,8 +581,10 @@ impl Store {
                 Some(s) => {
                     let s = s.trim().to_ascii_lowercase();
                     sqlx::query(
-                        "SELECT status, COUNT(*) FROM holds \
-                         WHERE lower(sender) = $1 OR lower(mail_from) = $2 GROUP BY status",
+                        "SELECT status, COUNT(*) FROM holds WHERE id IN \
+                         (SELECT id FROM holds WHERE lower(sender) = $1 \
+                         UNION SELECT id FROM holds WHERE lower(mail_from) = $2) \
+                         GROUP BY status",
                     )
                     .bind(s.clone())
                     .bind(s)
