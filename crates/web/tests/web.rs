@@ -144,7 +144,46 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
+/// The database a story runs on: SQLite always; PostgreSQL (a schema of its own in the server
+/// `DOUBLECHECK_TEST_POSTGRES_URL` names) when that is set.
+#[derive(Clone)]
+enum Db {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Db {
+    async fn postgres() -> Option<Db> {
+        let Ok(base) = std::env::var("DOUBLECHECK_TEST_POSTGRES_URL") else {
+            println!("skipped: DOUBLECHECK_TEST_POSTGRES_URL not set");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&base)
+            .await
+            .expect("the test server");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let schema = format!("dc_web_{}_{nanos}", std::process::id());
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Some(Db::Postgres(format!(
+            "{base}{sep}options[search_path]={schema}"
+        )))
+    }
+}
+
 async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
+    env_on(Db::Sqlite, tweak).await
+}
+
+async fn env_on(db: Db, tweak: impl FnOnce(&mut Config)) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
     let mut config = Config {
@@ -152,6 +191,9 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
         ..Config::default()
     };
     config.smtp.upstream = Some(sink.addr.to_string());
+    if let Db::Postgres(url) = db {
+        config.database.url = Some(url);
+    }
     tweak(&mut config);
     let store = Store::open(&config.database_url()).await.unwrap();
     let policy = Policy::from_toml(POLICY, "test policy").unwrap();
@@ -431,6 +473,26 @@ async fn login(app: &Router, email: &str) -> Session {
     }
 }
 
+/// A story run twice: `NAME::sqlite` always, `NAME::postgres` when a server is configured.
+macro_rules! both {
+    ($name:ident, $story:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$story(super::Db::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = super::Db::postgres().await else {
+                    return;
+                };
+                super::$story(db).await;
+            }
+        }
+    };
+}
+
 // ------------------------------------------------------------------ tests
 
 #[tokio::test]
@@ -512,9 +574,10 @@ async fn signed_out_every_staff_page_redirects_to_sign_in() {
     assert_eq!(evil.hidden("next"), "/holds");
 }
 
-#[tokio::test]
-async fn role_matrix() {
-    let e = env().await;
+both!(role_matrix, role_matrix_story);
+
+async fn role_matrix_story(db: Db) {
+    let e = env_on(db, |_| {}).await;
     let agent_own = e.hold(EXPOSED, "agent@example.com").await;
     let agent2_own = e.hold(CARD, "agent2@example.com").await;
     let reviewer_own = e.hold(EXPOSED, "rev@example.com").await;
@@ -936,9 +999,13 @@ async fn cross_origin_posts_are_403() {
     assert_eq!(e.status(&id).await, HoldStatus::Released);
 }
 
-#[tokio::test]
-async fn sign_in_makes_a_new_session_and_the_old_one_dies() {
-    let e = env().await;
+both!(
+    sign_in_makes_a_new_session_and_the_old_one_dies,
+    sign_in_makes_a_new_session_and_the_old_one_dies_story
+);
+
+async fn sign_in_makes_a_new_session_and_the_old_one_dies_story(db: Db) {
+    let e = env_on(db, |_| {}).await;
     let first = login(&e.app, "rev@example.com").await;
     // Signing in again from the same browser (carrying the first session's cookie).
     let res = try_login(
@@ -989,9 +1056,13 @@ async fn sign_in_makes_a_new_session_and_the_old_one_dies() {
     assert_eq!(by_hash.unwrap().user.email, "rev2@example.com");
 }
 
-#[tokio::test]
-async fn password_guessing_is_throttled_per_account_and_per_address() {
-    let e = env().await;
+both!(
+    password_guessing_is_throttled_per_account_and_per_address,
+    password_guessing_is_throttled_per_account_and_per_address_story
+);
+
+async fn password_guessing_is_throttled_per_account_and_per_address_story(db: Db) {
+    let e = env_on(db, |_| {}).await;
     for i in 0..5 {
         let res = try_login(
             &e.app,
@@ -1243,8 +1314,12 @@ async fn html_mail_is_shown_as_escaped_text() {
     assert!(page.body.contains("HTML, shown as text"));
 }
 
-#[tokio::test]
-async fn two_approvals_for_severe_findings() {
+both!(
+    two_approvals_for_severe_findings,
+    two_approvals_for_severe_findings_story
+);
+
+async fn two_approvals_for_severe_findings_story(db: Db) {
     let e =
         env_with(|c| c.web.two_approvals_min_severity = Some(doublecheck_engine::Severity::High))
             .await;
@@ -1339,9 +1414,13 @@ async fn two_approvals_for_severe_findings() {
     assert!(e.state.app.store.audit_verify().await.unwrap().is_ok());
 }
 
-#[tokio::test]
-async fn fix_and_release_bccify_and_explode_deliver_the_fixed_message() {
-    let e = env().await;
+both!(
+    fix_and_release_bccify_and_explode_deliver_the_fixed_message,
+    fix_and_release_bccify_and_explode_deliver_the_fixed_message_story
+);
+
+async fn fix_and_release_bccify_and_explode_deliver_the_fixed_message_story(db: Db) {
+    let e = env_on(db, |_| {}).await;
     let a = e.hold(EXPOSED, "agent@example.com").await;
     let b = e.hold(EXPOSED, "agent@example.com").await;
     let card = e.hold(CARD, "agent2@example.com").await;
@@ -1508,9 +1587,10 @@ Content-Disposition: attachment; filename=\"cards.csv\"\r\n\r\nname,card\r\nann,
     assert!(got[0].data.contains("Your statement is attached."));
 }
 
-#[tokio::test]
-async fn reject_and_reassign() {
-    let e = env().await;
+both!(reject_and_reassign, reject_and_reassign_story);
+
+async fn reject_and_reassign_story(db: Db) {
+    let e = env_on(db, |_| {}).await;
     let id = e.hold(EXPOSED, "agent@example.com").await;
     let rev = login(&e.app, "rev@example.com").await;
     let res = post(
@@ -1587,9 +1667,13 @@ async fn reject_and_reassign() {
     );
 }
 
-#[tokio::test]
-async fn every_view_and_step_is_audited_and_exported() {
-    let e = env().await;
+both!(
+    every_view_and_step_is_audited_and_exported,
+    every_view_and_step_is_audited_and_exported_story
+);
+
+async fn every_view_and_step_is_audited_and_exported_story(db: Db) {
+    let e = env_on(db, |_| {}).await;
     let id = e.hold(EXPOSED, "agent@example.com").await;
     let admin = login(&e.app, "admin@example.com").await;
     let rev = login(&e.app, "rev@example.com").await;
@@ -1663,9 +1747,13 @@ async fn every_view_and_step_is_audited_and_exported() {
     assert!(e.state.app.store.audit_verify().await.unwrap().is_ok());
 }
 
-#[tokio::test]
-async fn queue_filters_counts_and_pages() {
-    let e = env().await;
+both!(
+    queue_filters_counts_and_pages,
+    queue_filters_counts_and_pages_story
+);
+
+async fn queue_filters_counts_and_pages_story(db: Db) {
+    let e = env_on(db, |_| {}).await;
     let mut exposed = Vec::new();
     for _ in 0..55 {
         exposed.push(e.hold(EXPOSED, "agent@example.com").await);
