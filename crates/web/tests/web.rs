@@ -1320,9 +1320,10 @@ both!(
 );
 
 async fn two_approvals_for_severe_findings_story(db: Db) {
-    let e =
-        env_with(|c| c.web.two_approvals_min_severity = Some(doublecheck_engine::Severity::High))
-            .await;
+    let e = env_on(db, |c| {
+        c.web.two_approvals_min_severity = Some(doublecheck_engine::Severity::High)
+    })
+    .await;
     let card = e.hold(CARD, "agent2@example.com").await;
     let exposed = e.hold(EXPOSED, "agent@example.com").await; // medium: one approval
     let rev = login(&e.app, "rev@example.com").await;
