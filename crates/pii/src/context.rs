@@ -475,6 +475,7 @@ fn ascii_segment(
 /// digit): every phrase of the kind contains one of them, so a region without
 /// any of them cannot hold a phrase. Mid-word apostrophes and non-ASCII bytes
 /// (dropped or folded by the word comparison) make the filter answer "maybe".
+#[cfg_attr(not(test), allow(dead_code))]
 const DOB_KEYS: [[u8; 3]; 6] = [*b"dob", *b"bir", *b"bor", *b"nac", *b"cum", [0, b'b', 0]];
 const DL_KEYS: [[u8; 3]; 4] = [*b"dri", *b"lic", *b"duc", [0, b'd', b'l']];
 const PASSPORT_KEYS: [[u8; 3]; 2] = [*b"pas", *b"cum"];
@@ -487,7 +488,7 @@ const KEY_REGION: usize = 238;
 
 fn may_have_phrase(kind: Kind, region: &[u8]) -> bool {
     match kind {
-        Kind::DateOfBirth => has_key(region, &DOB_KEYS),
+        Kind::DateOfBirth => has_key_with(region, dob_key),
         Kind::UsDriverLicense => has_key(region, &DL_KEYS),
         Kind::UsPassport | Kind::UkPassport => has_key(region, &PASSPORT_KEYS),
         Kind::Phone => has_key(region, &PHONE_KEYS),
@@ -504,6 +505,49 @@ fn key_byte(raw: u8, low: u8, k: u8) -> bool {
     } else {
         low == k
     }
+}
+
+/// [`DOB_KEYS`] at one position (bytes `x`, `y`, `z`), written out so that
+/// the compiler shares the compares between keys.
+#[inline(always)]
+fn dob_key(x: u8, y: u8, z: u8) -> bool {
+    let (lx, ly, lz) = (x | 0x20, y | 0x20, z | 0x20);
+    let non = |r: u8, l: u8| (l.wrapping_sub(b'a') >= 26) & (r.wrapping_sub(b'0') >= 10);
+    ((lx == b'd') & (ly == b'o') & (lz == b'b'))
+        | ((lx == b'b') & ((ly == b'i') | (ly == b'o')) & (lz == b'r'))
+        | ((lx == b'n') & (ly == b'a') & (lz == b'c'))
+        | ((lx == b'c') & (ly == b'u') & (lz == b'm'))
+        | (non(x, lx) & (ly == b'b') & non(z, lz))
+}
+
+/// [`has_key`] with the keys as a function of the three bytes at a position.
+#[inline(always)]
+fn has_key_with(region: &[u8], key: impl Fn(u8, u8, u8) -> bool) -> bool {
+    if region.len() > KEY_REGION {
+        return true;
+    }
+    let mut buf = [b' '; KEY_REGION + 18];
+    buf[1..1 + region.len()].copy_from_slice(region);
+    let starts = region.len() + 2;
+    let mut i = 0;
+    while i < starts {
+        let mut a = [0u8; 16];
+        let mut b = [0u8; 16];
+        let mut d = [0u8; 16];
+        a.copy_from_slice(&buf[i..i + 16]);
+        b.copy_from_slice(&buf[i + 1..i + 17]);
+        d.copy_from_slice(&buf[i + 2..i + 18]);
+        let mut acc = 0u8;
+        for j in 0..16 {
+            let m = (a[j] >= 0x80) | (a[j] == b'\'') | key(a[j], b[j], d[j]);
+            acc |= u8::from(m);
+        }
+        if acc != 0 {
+            return true;
+        }
+        i += 16;
+    }
+    false
 }
 
 /// Whether `region` may contain one of `keys` (see [`DOB_KEYS`]). Works on
@@ -698,6 +742,24 @@ mod tests {
             "130 692 544",
             Kind::CaSin
         ));
+    }
+
+    #[test]
+    fn dob_key_is_the_dob_keys() {
+        let mut bytes: Vec<u8> = (0..=b'~').collect();
+        bytes.extend([0x80, 0xc3, 0xff]);
+        for &x in &bytes {
+            for &y in &bytes {
+                for &z in &bytes {
+                    let want = DOB_KEYS.iter().any(|k| {
+                        key_byte(x, x | 0x20, k[0])
+                            & key_byte(y, y | 0x20, k[1])
+                            & key_byte(z, z | 0x20, k[2])
+                    });
+                    assert_eq!(dob_key(x, y, z), want, "{x:#x} {y:#x} {z:#x}");
+                }
+            }
+        }
     }
 
     #[test]

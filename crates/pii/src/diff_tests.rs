@@ -151,6 +151,19 @@ const FRAGMENTS: &[&str] = &[
     "Apr. 23 1990",
     "23-Apr-1990",
     "23 de abril de 1990",
+    "Sept. 3, 1990",
+    "3 DIC 1990",
+    "3-dec-1990",
+    "3.Mar.1990",
+    "3 de Enero del 1990",
+    "mayo  3 1990",
+    "setiembre",
+    "noviembre",
+    "Dec.",
+    "de",
+    "30 Abr",
+    "for 3 months",
+    "at 10 and",
     "(415) 555-0132",
     "415-555-0132",
     "415.555.0132",
@@ -219,6 +232,7 @@ fn dense_text() -> impl Strategy<Value = String> {
         2 => "[0-9 ./()+<,:-]{1,10}",
         1 => "[A-Za-z]{1,8}",
         1 => "[A-Z]{2}[0-9]{2}",
+        2 => "(jan|Feb|MAR|apr|may|jun|jul|aug|sep|Sept|oct|nov|dec|de|del|enero|abril|set|dic|months|mark|dece|augusto|ene|ago|june|julio)\\.?",
     ];
     let sep =
         proptest::sample::select(&[" ", " ", "\n", ", ", ": ", "-", "/", ".", "", "  ", "<"][..]);

@@ -760,6 +760,13 @@ fn read_dob_month_first(b: &[u8], s: usize, e: usize, lo: usize, out: &mut Vec<C
     if p == lo || !month_letter(b[p - 1], MONTH_LAST) {
         return;
     }
+    // Every name is at least three letters long and ends with the tail of
+    // a month name.
+    if p < lo + 3
+        || !validate::dob::month_trigram(&validate::dob::MONTH_TAILS, b[p - 3], b[p - 2], b[p - 1])
+    {
+        return;
+    }
     let we = p;
     while p > lo && b[p - 1].is_ascii_alphabetic() && we - p <= 10 {
         p -= 1;
@@ -805,6 +812,13 @@ fn read_dob_day_first(b: &[u8], s: usize, e: usize, out: &mut Vec<Cand>) {
         }
     }
     if !b.get(p).is_some_and(|&c| month_letter(c, MONTH_FIRST)) {
+        return;
+    }
+    // Every name is at least three letters long and starts with the head
+    // of a month name.
+    if p + 3 > b.len()
+        || !validate::dob::month_trigram(&validate::dob::MONTH_HEADS, b[p], b[p + 1], b[p + 2])
+    {
         return;
     }
     let we = word_at(b, p);
@@ -1322,14 +1336,7 @@ fn digits_alone(plan: &Plan, b: &[u8], s: usize, e: usize, lo: usize) -> bool {
         return false;
     }
     if d0 <= 2 && plan.on(Kind::DateOfBirth) {
-        let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
-        let month_first = s >= lo + 4
-            && b[s - 1] == b' '
-            && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)));
-        let day_first = e < b.len()
-            && matches!(b[e], b' ' | b'-' | b'.')
-            && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
-        if month_first || day_first {
+        if month_before(b, s, lo) || month_after(b, e) {
             return false;
         }
     }
@@ -1357,17 +1364,45 @@ fn short_digits_alone(plan: &Plan, b: &[u8], s: usize, e: usize, after: u8, lo: 
         return false;
     }
     if d0 <= 2 && plan.on(Kind::DateOfBirth) {
-        let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
-        let month_first = s >= lo + 4
-            && b[s - 1] == b' '
-            && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)));
-        let day_first = matches!(b.get(e), Some(b' ' | b'-' | b'.'))
-            && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
-        if month_first || day_first {
+        if month_before(b, s, lo) || month_after(b, e) {
             return false;
         }
     }
     true
+}
+
+/// The gate of [`read_dob_month_first`] for the day at `s`: one or two
+/// spaces, maybe a dot, and three letters that end a month name, all at or
+/// after `lo`.
+#[inline(always)]
+fn month_before(b: &[u8], s: usize, lo: usize) -> bool {
+    if s < lo + 4 || b[s - 1] != b' ' {
+        return false;
+    }
+    let mut p = s - 1;
+    if b[p - 1] == b' ' {
+        p -= 1;
+    }
+    if b[p - 1] == b'.' {
+        p -= 1;
+    }
+    p >= lo + 3
+        && validate::dob::month_trigram(&validate::dob::MONTH_TAILS, b[p - 3], b[p - 2], b[p - 1])
+}
+
+/// The gate of [`read_dob_day_first`] for the day ending at `e`: a space,
+/// dash or dot, then three letters that start a month name (or, after a
+/// space, a `d` that may start "de").
+#[inline(always)]
+fn month_after(b: &[u8], e: usize) -> bool {
+    let Some(&sep) = b.get(e) else {
+        return false;
+    };
+    let p = e + 1;
+    matches!(sep, b' ' | b'-' | b'.')
+        && p + 3 <= b.len()
+        && (validate::dob::month_trigram(&validate::dob::MONTH_HEADS, b[p], b[p + 1], b[p + 2])
+            || (sep == b' ' && b[p] | 0x20 == b'd'))
 }
 
 /// A digit follows `b[p]` after up to three phone separator bytes.
@@ -1458,14 +1493,8 @@ fn collect(
                     };
                 // A month name (maybe abbreviated with a dot) and one or two
                 // spaces before the day.
-                let name_end = |p: usize| b[p].is_ascii_alphabetic() || b[p] == b'.';
-                let month_first = d0 <= 2
-                    && s >= lo + 4
-                    && b[s - 1] == b' '
-                    && (name_end(s - 2) || (b[s - 2] == b' ' && name_end(s - 3)));
-                let day_first = d0 <= 2
-                    && matches!(nb, b' ' | b'-' | b'.')
-                    && b.get(e + 1).is_some_and(u8::is_ascii_alphabetic);
+                let month_first = d0 <= 2 && month_before(b, s, lo);
+                let day_first = d0 <= 2 && month_after(b, e);
                 {
                     if numeric {
                         read_dob_numeric(b, s, out);

@@ -28,8 +28,9 @@ pub fn date_valid_yy(m: u32, d: u32) -> bool {
     date_valid(2000, m, d)
 }
 
-#[cfg(test)]
-const MONTHS: &[(&str, u32)] = &[
+/// Every month name and abbreviation [`month_from_name`] accepts, with its
+/// number.
+pub const MONTHS: &[(&str, u32)] = &[
     ("january", 1),
     ("jan", 1),
     ("enero", 1),
@@ -73,6 +74,36 @@ const MONTHS: &[(&str, u32)] = &[
     ("diciembre", 12),
     ("dic", 12),
 ];
+
+/// Bit tables of the first three and the last three letters (lower-case) of
+/// every name in [`MONTHS`]: `t[26 * c0 + c1] >> c2 & 1`.
+pub const MONTH_HEADS: [u32; 676] = trigrams(false);
+pub const MONTH_TAILS: [u32; 676] = trigrams(true);
+
+const fn trigrams(tail: bool) -> [u32; 676] {
+    let mut t = [0u32; 676];
+    let mut i = 0;
+    while i < MONTHS.len() {
+        let w = MONTHS[i].0.as_bytes();
+        let o = if tail { w.len() - 3 } else { 0 };
+        let (a, b, c) = (w[o] - b'a', w[o + 1] - b'a', w[o + 2] - b'a');
+        t[26 * a as usize + b as usize] |= 1 << c;
+        i += 1;
+    }
+    t
+}
+
+/// Whether the three bytes are ASCII letters (either case) whose lower-case
+/// trigram is set in `table` ([`MONTH_HEADS`] or [`MONTH_TAILS`]): a
+/// necessary condition for a month name starting (heads) or ending (tails)
+/// with them.
+#[inline(always)]
+pub fn month_trigram(table: &[u32; 676], c0: u8, c1: u8, c2: u8) -> bool {
+    let a = usize::from((c0 | 0x20).wrapping_sub(b'a'));
+    let b = usize::from((c1 | 0x20).wrapping_sub(b'a'));
+    let c = u32::from((c2 | 0x20).wrapping_sub(b'a'));
+    a < 26 && b < 26 && c < 26 && table[26 * a + b] >> c & 1 != 0
+}
 
 /// Month number for an English or Spanish month name or abbreviation
 /// (ASCII, case-insensitive).
@@ -134,6 +165,51 @@ mod tests {
         }
         assert_eq!(month_from_name(b"months"), None);
         assert_eq!(month_from_name(b"for"), None);
+    }
+
+    #[test]
+    fn month_trigrams_cover_every_name() {
+        for (n, _) in MONTHS {
+            for w in [n.to_string(), n.to_uppercase()] {
+                let b = w.as_bytes();
+                let z = b.len();
+                assert!(month_trigram(&MONTH_HEADS, b[0], b[1], b[2]), "{w}");
+                assert!(
+                    month_trigram(&MONTH_TAILS, b[z - 3], b[z - 2], b[z - 1]),
+                    "{w}"
+                );
+            }
+        }
+        // Any word the tables reject is rejected by `month_from_name` too:
+        // every three-letter head and tail, padded to every length.
+        for a in b'a'..=b'z' {
+            for b in b'a'..=b'z' {
+                for c in b'a'..=b'z' {
+                    let head = month_trigram(&MONTH_HEADS, a, b, c);
+                    let tail = month_trigram(&MONTH_TAILS, a, b, c);
+                    for len in 3..=10 {
+                        let mut w = vec![b'x'; len];
+                        w[..3].copy_from_slice(&[a, b, c]);
+                        if month_from_name(&w).is_some() {
+                            assert!(head, "{}", String::from_utf8_lossy(&w));
+                        }
+                        let mut w = vec![b'x'; len];
+                        w[len - 3..].copy_from_slice(&[a, b, c]);
+                        if month_from_name(&w).is_some() {
+                            assert!(tail, "{}", String::from_utf8_lossy(&w));
+                        }
+                    }
+                }
+            }
+        }
+        for c in [b'@', b'[', b'`', b'{', b'0', b' ', 0x80, 0xc3] {
+            assert!(!month_trigram(&MONTH_HEADS, c, b'a', b'n'));
+            assert!(!month_trigram(&MONTH_HEADS, b'j', c, b'n'));
+            assert!(!month_trigram(&MONTH_HEADS, b'j', b'a', c));
+        }
+        assert!(month_trigram(&MONTH_HEADS, b'J', b'a', b'N'));
+        assert!(!month_trigram(&MONTH_HEADS, b'f', b'o', b'r'));
+        assert!(!month_trigram(&MONTH_TAILS, b'f', b'o', b'r'));
     }
 
     #[test]
