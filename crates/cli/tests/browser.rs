@@ -388,6 +388,11 @@ impl Browser {
             .await
             .expect("mark the page");
         self.click(css).await;
+        self.wait_new_page(&format!("clicking `{css}`")).await;
+    }
+
+    /// Waits until the page marked with `__dcOldPage` has been replaced and the new one loaded.
+    async fn wait_new_page(&self, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let fresh = self
@@ -401,10 +406,7 @@ impl Browser {
             if fresh == Value::Bool(true) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "clicking `{css}` did not load a new page"
-            );
+            assert!(Instant::now() < deadline, "{what} did not load a new page");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
@@ -459,8 +461,8 @@ impl Browser {
         self.saved.push(path);
     }
 
-    /// Runs axe-core on the page; records serious and critical violations.
-    async fn axe(&mut self, page: &str) {
+    /// Runs axe-core on the page as it is: `(rules passed, violations)`.
+    async fn axe_run(&self, page: &str) -> (u64, Vec<Value>) {
         let loaded = self
             .c
             .execute("return typeof window.axe === 'object';", vec![])
@@ -489,10 +491,16 @@ impl Browser {
             result.get("error").is_none(),
             "axe.run failed on {page}: {result}"
         );
-        let violations = result["violations"].as_array().expect("violations");
         let passes = result["passes"].as_u64().unwrap_or(0);
         assert!(passes > 0, "axe-core checked nothing on {page}: {result}");
-        for v in violations {
+        let violations = result["violations"].as_array().expect("violations").clone();
+        (passes, violations)
+    }
+
+    /// Runs axe-core on the page; records serious and critical violations.
+    async fn axe(&mut self, page: &str) {
+        let (passes, violations) = self.axe_run(page).await;
+        for v in &violations {
             let impact = v["impact"].as_str().unwrap_or("");
             let line = format!(
                 "{page}: {} ({impact}): {} — {}",
@@ -509,6 +517,77 @@ impl Browser {
             "axe: {page}: {passes} rules passed, {} violated",
             violations.len()
         );
+    }
+
+    /// The checker itself: an unlabelled field and low-contrast text put into the page must be
+    /// reported (so a clean report means something).
+    async fn axe_self_check(&self) {
+        self.c
+            .execute(
+                "const i = document.createElement('input'); i.type = 'text'; i.id = 'dc-probe-input';\
+                 const p = document.createElement('p'); p.id = 'dc-probe-text';\
+                 p.textContent = 'faint text'; p.style.color = '#cccccc'; p.style.background = '#ffffff';\
+                 document.querySelector('main').append(i, p);",
+                vec![],
+            )
+            .await
+            .expect("add the probes");
+        let (_, violations) = self.axe_run("self-check").await;
+        let found = |id: &str, target: &str| {
+            violations.iter().any(|v| {
+                v["id"] == id
+                    && v["targets"]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|t| t.as_str() == Some(target)))
+            })
+        };
+        assert!(
+            found("label", "#dc-probe-input") && found("color-contrast", "#dc-probe-text"),
+            "axe-core should report the unlabelled field and the faint text: {violations:?}"
+        );
+        println!("axe: self-check: an unlabelled field and faint text are reported");
+        self.c
+            .execute(
+                "document.getElementById('dc-probe-input').remove();\
+                 document.getElementById('dc-probe-text').remove();",
+                vec![],
+            )
+            .await
+            .expect("remove the probes");
+    }
+
+    /// Signs in with the keyboard alone: the email field has the focus when the page opens,
+    /// Tab moves to the password, Enter sends the form.
+    async fn sign_in_by_keyboard(&self, email: &str, password: &str) {
+        let focused = self.c.active_element().await.expect("focused element");
+        assert_eq!(
+            focused.attr("id").await.expect("id").as_deref(),
+            Some("email"),
+            "the sign-in page opens with the focus on the email field"
+        );
+        focused.send_keys(email).await.expect("type the email");
+        focused
+            .send_keys(&char::from(fantoccini::key::Key::Tab).to_string())
+            .await
+            .expect("Tab");
+        let focused = self.c.active_element().await.expect("focused element");
+        assert_eq!(
+            focused.attr("id").await.expect("id").as_deref(),
+            Some("password"),
+            "Tab moves from the email to the password"
+        );
+        self.c
+            .execute("window.__dcOldPage = true;", vec![])
+            .await
+            .expect("mark the page");
+        focused
+            .send_keys(&format!(
+                "{password}{}",
+                char::from(fantoccini::key::Key::Enter)
+            ))
+            .await
+            .expect("type the password and Enter");
+        self.wait_new_page("Enter in the password field").await;
     }
 
     async fn sign_in(&self, email: &str, password: &str) {
@@ -689,6 +768,7 @@ async fn reviewer_explodes_the_incident_in_chromium() {
     b.shot("login", "desktop", DESKTOP).await;
     b.shot("login", "phone", PHONE).await;
     b.axe("sign-in page").await;
+    b.axe_self_check().await;
     b.viewport(DESKTOP).await;
 
     // A wrong password: an error, still signed out.
@@ -727,8 +807,8 @@ async fn reviewer_explodes_the_incident_in_chromium() {
     b.axe("message page (agent)").await;
     b.sign_out().await;
 
-    // The reviewer signs in and opens the queue.
-    b.sign_in(REVIEWER, REVIEWER_PASSWORD).await;
+    // The reviewer signs in (with the keyboard) and opens the queue.
+    b.sign_in_by_keyboard(REVIEWER, REVIEWER_PASSWORD).await;
     assert_eq!(b.path().await, "/holds", "signed in as the reviewer");
     assert!(
         b.text_of(".who").await.contains(REVIEWER),
@@ -741,8 +821,9 @@ async fn reviewer_explodes_the_incident_in_chromium() {
         b.main_text().await
     );
     b.shot("queue", "desktop", DESKTOP).await;
-    b.shot("queue", "phone", PHONE).await;
     b.axe("queue").await;
+    b.shot("queue", "phone", PHONE).await;
+    b.axe("queue (phone)").await;
     b.viewport(DESKTOP).await;
 
     // The message page: why it was held, the recipients, and the decisions.
@@ -761,8 +842,9 @@ async fn reviewer_explodes_the_incident_in_chromium() {
         );
     }
     b.shot("message", "desktop", DESKTOP).await;
-    b.shot("message", "phone", PHONE).await;
     b.axe("message page (reviewer)").await;
+    b.shot("message", "phone", PHONE).await;
+    b.axe("message page (reviewer, phone)").await;
     // The decision forms, scrolled into view on a phone.
     b.c.execute(
         "document.getElementById('act-title').scrollIntoView();",
