@@ -26,6 +26,11 @@ pub struct WebConfig {
     /// When a finding is at least this severe, two distinct reviewers must approve a held
     /// message before it is released ("info" … "critical"); unset: one approval.
     pub two_approvals_min_severity: Option<Severity>,
+    /// Reverse proxies in front of the HTTP listener (a TLS terminator), by address. For
+    /// requests from one of them the client is the last address in `X-Forwarded-For` (the one
+    /// the proxy added); otherwise the connection's peer. Empty: always the peer, so that
+    /// throttling per address cannot be dodged with a forged header.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for WebConfig {
@@ -39,6 +44,7 @@ impl Default for WebConfig {
             max_login_failures: 5,
             login_window_secs: 15 * 60,
             two_approvals_min_severity: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -72,5 +78,37 @@ impl WebConfig {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn web_section_parses_and_is_checked() {
+        let c = Config::from_toml(
+            "[web]\nsecure_cookies = true\npublic_origin = \"https://review.example.com\"\n\
+             two_approvals_min_severity = \"critical\"\ntrusted_proxies = [\"127.0.0.1\", \"::1\"]\n",
+            "d.toml",
+        )
+        .expect("valid");
+        assert!(c.web.secure_cookies);
+        assert_eq!(
+            c.web.two_approvals_min_severity,
+            Some(doublecheck_engine::Severity::Critical)
+        );
+        assert_eq!(c.web.trusted_proxies.len(), 2);
+        for bad in [
+            "[web]\nsession_idle_secs = 0\n",
+            "[web]\nmax_login_failures = 0\n",
+            "[web]\npublic_origin = \"review.example.com\"\n",
+            "[web]\npublic_origin = \"https://review.example.com/queue\"\n",
+            "[web]\ntwo_approvals_min_severity = \"severe\"\n",
+            "[web]\ntrusted_proxies = [\"proxy\"]\n",
+            "[web]\ncookie_name = \"x\"\n",
+        ] {
+            assert!(Config::from_toml(bad, "d.toml").is_err(), "{bad}");
+        }
     }
 }

@@ -92,7 +92,7 @@ impl FromRequestParts<WebState> for Staff {
         parts: &mut Parts,
         state: &WebState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = client_ip(parts);
+        let ip = client_ip(parts, state.web());
         match current_session(state, &parts.headers).await {
             Ok(Some(session)) => Ok(Staff {
                 user: session.user.clone(),
@@ -342,14 +342,20 @@ pub async fn login(
             )
             .await?;
         let minutes = web.login_window_secs.div_ceil(60);
-        return Err(AppError::new(
+        let mut res = AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many failed sign-ins",
             format!(
                 "Sign-in is paused for this account or this address after {max} failed attempts. \
                  Wait {minutes} minutes and try again, or ask an administrator."
             ),
-        ));
+        )
+        .into_response();
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(web.login_window_secs),
+        );
+        return Ok(res);
     }
     let user = match &email {
         Some(e) => store.user_get(e).await?,

@@ -87,23 +87,45 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     None
 }
 
-/// The client's address: the connection's peer (`serve_with` provides it), else "unknown".
-pub fn client_ip(parts: &Parts) -> String {
-    parts
+/// The client's address: the connection's peer (`serve_with` provides it), else "unknown";
+/// for a peer in `web.trusted_proxies`, the last address of its `X-Forwarded-For`.
+pub fn client_ip(parts: &Parts, web: &doublecheck_gate::WebConfig) -> String {
+    let Some(peer) = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string())
+        .map(|c| c.0.ip())
+    else {
+        return "unknown".to_string();
+    };
+    if web.trusted_proxies.contains(&peer) {
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .last()
+            .and_then(|v| v.parse::<std::net::IpAddr>().ok());
+        if let Some(client) = forwarded {
+            return client.to_string();
+        }
+    }
+    peer.to_string()
 }
 
 /// The client's address as an extractor.
 pub struct ClientIp(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<crate::WebState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::WebState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, state.web())))
     }
 }
 

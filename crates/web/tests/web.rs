@@ -427,10 +427,25 @@ async fn try_login(
     ip: [u8; 4],
     old: Option<&str>,
 ) -> Res {
+    try_login_via(app, email, password, ip, old, None).await
+}
+
+/// [`try_login`] with an `X-Forwarded-For` header (as a proxy in front would add).
+async fn try_login_via(
+    app: &Router,
+    email: &str,
+    password: &str,
+    ip: [u8; 4],
+    old: Option<&str>,
+    forwarded_for: Option<&str>,
+) -> Res {
+    let with_xff = |b: axum::http::request::Builder| match forwarded_for {
+        Some(x) => b.header("x-forwarded-for", x),
+        None => b,
+    };
     let page = send(
         app,
-        Request::get("/login")
-            .header(header::HOST, HOST)
+        with_xff(Request::get("/login").header(header::HOST, HOST))
             .body(Body::empty())
             .unwrap(),
         ip,
@@ -445,20 +460,22 @@ async fn try_login(
     if let Some(o) = old {
         cookie.push_str(&format!("; dc_session={o}"));
     }
-    post_raw(
-        app,
-        "/login",
-        Some(&cookie),
-        form(&[
-            ("email", email),
-            ("password", password),
-            ("csrf", &csrf),
-            ("next", "/holds"),
-        ]),
-        Some(ORIGIN),
-        ip,
+    let body = form(&[
+        ("email", email),
+        ("password", password),
+        ("csrf", &csrf),
+        ("next", "/holds"),
+    ]);
+    let req = with_xff(
+        Request::post("/login")
+            .header(header::HOST, HOST)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookie)
+            .header(header::ORIGIN, ORIGIN),
     )
-    .await
+    .body(Body::from(body))
+    .unwrap();
+    send(app, req, ip).await
 }
 
 async fn login(app: &Router, email: &str) -> Session {
@@ -1078,6 +1095,7 @@ async fn password_guessing_is_throttled_per_account_and_per_address_story(db: Db
     let res = try_login(&e.app, "rev@example.com", PASSWORD, [10, 0, 0, 99], None).await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(res.body.contains("Too many failed sign-ins"));
+    assert_eq!(res.headers["retry-after"], "900");
     assert!(res.cookie("dc_session").is_none());
     // One address guessing across accounts is paused too; other addresses are not.
     for i in 0..5 {
@@ -1877,4 +1895,83 @@ async fn bad_input_gets_a_clear_4xx_page() {
     let weird = get(&e.app, "/holds", Some("a;b=c; dc_session=\"x\"; =;;")).await;
     assert_eq!(weird.status, StatusCode::SEE_OTHER);
     assert_eq!(e.status(&id).await, HoldStatus::Held);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
+    let e = env_with(|c| c.web.trusted_proxies = vec![[127, 0, 0, 1].into()]).await;
+    let proxy = [127, 0, 0, 1];
+    for i in 0..5 {
+        let res = try_login_via(
+            &e.app,
+            &format!("nobody{i}@example.com"),
+            "some guess here",
+            proxy,
+            None,
+            Some("198.51.100.7, 203.0.113.5"),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    }
+    // The guessing client is paused; another client behind the same proxy is not.
+    let res = try_login_via(
+        &e.app,
+        "rev@example.com",
+        PASSWORD,
+        proxy,
+        None,
+        Some("203.0.113.5"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+    let res = try_login_via(
+        &e.app,
+        "rev@example.com",
+        PASSWORD,
+        proxy,
+        None,
+        Some("203.0.113.6"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let login = e
+        .state
+        .app
+        .store
+        .audit_list(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|x| x.action == "auth.login")
+        .unwrap();
+    assert!(
+        login.details_json.contains("203.0.113.6"),
+        "{}",
+        login.details_json
+    );
+    // From any other peer the header is not believed: it cannot dodge the throttle.
+    let e = env().await;
+    for i in 0..5 {
+        let xff = format!("203.0.113.{i}");
+        let res = try_login_via(
+            &e.app,
+            "rev@example.com",
+            "guess again",
+            [10, 1, 1, 1],
+            None,
+            Some(&xff),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    }
+    let res = try_login_via(
+        &e.app,
+        "rev2@example.com",
+        PASSWORD,
+        [10, 1, 1, 1],
+        None,
+        Some("203.0.113.200"),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
 }
