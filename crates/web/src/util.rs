@@ -105,8 +105,7 @@ pub fn client_ip(parts: &Parts, web: &doublecheck_gate::WebConfig) -> String {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .last()
+            .rfind(|v| !v.is_empty())
             .and_then(|v| v.parse::<std::net::IpAddr>().ok());
         if let Some(client) = forwarded {
             return client.to_string();
