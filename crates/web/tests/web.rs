@@ -57,6 +57,8 @@ struct Received {
 struct Sink {
     addr: SocketAddr,
     got: Arc<Mutex<Vec<Received>>>,
+    /// Answer the data with 451 (try later) while set.
+    refuse: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Sink {
@@ -64,10 +66,13 @@ impl Sink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let got = Arc::new(Mutex::new(Vec::new()));
+        let refuse = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let g = got.clone();
+        let no = refuse.clone();
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 let g = g.clone();
+                let no = no.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = sock.into_split();
                     let mut r = BufReader::new(r);
@@ -102,11 +107,16 @@ impl Sink {
                                 }
                                 data.extend_from_slice(l.strip_prefix(b".").unwrap_or(&l));
                             }
-                            g.lock().unwrap().push(Received {
-                                rcpts: std::mem::take(&mut rcpts),
-                                data: String::from_utf8_lossy(&data).into_owned(),
-                            });
-                            b"250 queued\r\n"
+                            if no.load(std::sync::atomic::Ordering::SeqCst) {
+                                rcpts.clear();
+                                b"451 try later\r\n"
+                            } else {
+                                g.lock().unwrap().push(Received {
+                                    rcpts: std::mem::take(&mut rcpts),
+                                    data: String::from_utf8_lossy(&data).into_owned(),
+                                });
+                                b"250 queued\r\n"
+                            }
                         } else if upper.starts_with("QUIT") {
                             let _ = w.write_all(b"221 bye\r\n").await;
                             return;
@@ -120,7 +130,7 @@ impl Sink {
                 });
             }
         });
-        Sink { addr, got }
+        Sink { addr, got, refuse }
     }
 
     /// What reached the sink, without the gate's own notices to senders.
@@ -1974,4 +1984,108 @@ async fn behind_a_trusted_proxy_each_client_is_throttled_on_its_own() {
     )
     .await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_of_the_fix_can_be_retried_and_never_sends_the_original() {
+    let e = env().await;
+    let id = e.hold(EXPOSED, "agent@example.com").await;
+    let rev = login(&e.app, "rev@example.com").await;
+    e.sink
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let res = post(
+        &e.app,
+        &format!("/holds/{id}/fix"),
+        &rev,
+        &[("fix", "bccify"), ("justification", "list removed")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{}", res.body);
+    assert!(res.body.contains("Released, but not delivered yet"));
+    assert_eq!(e.status(&id).await, HoldStatus::Released);
+    assert!(e.sink.got().is_empty());
+    let page = get(&e.app, &format!("/holds/{id}"), Some(&rev.id)).await;
+    assert!(page.body.contains("Deliver again"));
+    assert!(page.body.contains("not delivered yet"));
+    // A plain release (the command line's retry) does not send the unfixed original.
+    e.sink
+        .refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    doublecheck_gate::release::release(&e.state.app, &id, "admin@example.com", None)
+        .await
+        .unwrap();
+    assert!(e.sink.got().is_empty(), "the original left");
+    let agent = login(&e.app, "agent@example.com").await;
+    let res = post(&e.app, &format!("/holds/{id}/retry"), &agent, &[]).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "agents do not deliver");
+    let res = post(&e.app, &format!("/holds/{id}/retry"), &rev, &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    let got = e.sink.got();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].data.starts_with("To: undisclosed-recipients:;"));
+    let res = post(&e.app, &format!("/holds/{id}/retry"), &rev, &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(e.sink.got().len(), 1, "delivered once");
+    let page = get(&e.app, &format!("/holds/{id}"), Some(&rev.id)).await;
+    assert!(!page.body.contains("Deliver again"));
+    let other = e.hold(EXPOSED, "agent@example.com").await;
+    let res = post(&e.app, &format!("/holds/{other}/retry"), &rev, &[]).await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "nothing to deliver again");
+}
+
+#[tokio::test]
+async fn a_message_the_mta_holds_is_fixed_by_reinjection_and_the_original_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("discarded");
+    let log2 = log.clone();
+    let sink = Sink::start().await;
+    let e = env_with(move |c| {
+        c.smtp.upstream = None;
+        c.milter.reinject = Some(sink.addr.to_string());
+        c.milter.discard_command = vec![
+            "sh".into(),
+            "-c".into(),
+            format!("echo \"$1\" >> {}", log2.display()),
+            "discard".into(),
+            "{queue_id}".into(),
+        ];
+    })
+    .await;
+    let raw = EXPOSED.replace("care@phoneco.example", "agent@example.com");
+    let msg = doublecheck_engine::parse::parse(raw.as_bytes(), &Default::default());
+    let env = doublecheck_engine::envelope_from_headers(&msg);
+    let verdict = e.state.app.engine.check(raw.as_bytes(), &env);
+    let id = e
+        .state
+        .app
+        .store
+        .create_hold(NewHold {
+            raw: raw.into_bytes(),
+            mail_from: "agent@example.com".into(),
+            rcpt_to: env.rcpt_to,
+            verdict_json: serde_json::to_string(&verdict).unwrap(),
+            reason: "held".into(),
+            sender: Some("agent@example.com".into()),
+            queue_id: Some("mta:4XyZ123ABC".into()),
+        })
+        .await
+        .unwrap()
+        .id;
+    let rev = login(&e.app, "rev@example.com").await;
+    let res = post(
+        &e.app,
+        &format!("/holds/{id}/fix"),
+        &rev,
+        &[("fix", "explode"), ("justification", "one each")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(sink.got().len(), 3, "one copy per recipient, re-injected");
+    let discarded = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        discarded.trim(),
+        "4XyZ123ABC",
+        "the original is deleted from the hold queue"
+    );
 }
