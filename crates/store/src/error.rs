@@ -12,6 +12,12 @@ pub enum StoreError {
     /// The actor may not do this (the sender approving their own message).
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A verification session may not move from its status to the one asked for.
+    #[error("a verification session cannot go from {from} to {to}")]
+    InvalidTransition {
+        from: &'static str,
+        to: &'static str,
+    },
     /// The input is larger than the store accepts.
     #[error("message of {size} bytes exceeds the store's limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },

@@ -43,6 +43,11 @@
 //! - `hold_detectors` (detector ids and severity per hold, for the queue's filters),
 //!   `hold_approvals`, `hold_assignments`, `hold_fixes`: the review queue's work on holds.
 //!   Every change a person makes is recorded in the audit log in the same transaction.
+//! - The verification portal (`portal` module): `verification_sessions` (status machine in
+//!   [`ALLOWED_MOVES`]), `verification_links` and `verification_codes` (hashes only),
+//!   `verification_documents` (the vault's sealed records), `portal_events` (`evt_…`),
+//!   `api_keys` (SHA-256 and prefix), `idempotency_keys`, `webhook_endpoints`,
+//!   `webhook_deliveries`, `verification_batches` and `portal_outbox` (one message per customer).
 //! - `audit_head`: one row with the last `seq` and `hash`. Every append first updates it, inside
 //!   the same transaction as the change it records: that serializes appenders across connections
 //!   and gate instances (a row lock on PostgreSQL; `BEGIN IMMEDIATE` holds SQLite's write lock),
@@ -57,6 +62,7 @@
 mod chain;
 mod error;
 mod model;
+mod portal;
 mod staff;
 mod store;
 mod time;
@@ -67,6 +73,14 @@ pub use model::{
     Approval, ApprovalCount, Assignment, AuditEntry, AuditQuery, AuditReport, Backend, Decision,
     Delivery, FixKind, Hold, HoldFilter, HoldFix, HoldStatus, HoldSummary, NewHold, QueueItem,
     QueuePage, QueueQuery, Role, User, WebSession,
+};
+pub use portal::{
+    ALLOWED_MOVES, ApiKey, AttemptOutcome, CodeCheck, CodeIssue, Customer, EVENT_TYPES, EventQuery,
+    IdempotencyBegin, LinkState, MAX_PORTAL_JSON, MAX_PORTAL_PAGE, MessageTemplate, NewDocument,
+    NewVerificationSession, NewWebhookEndpoint, OutboxMessage, Page, PortalEvent, SessionQuery,
+    Transition, VerificationBatch, VerificationDocument, VerificationLink, VerificationSession,
+    VerificationStatus, VerificationType, WebhookDelivery, WebhookEndpoint, constant_time_eq,
+    new_document_id, random_base32,
 };
 pub use staff::normalize_email;
 pub use store::{
