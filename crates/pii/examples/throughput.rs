@@ -1,5 +1,6 @@
 //! Prints scanner throughput next to baselines over the same bytes.
-//! Run: `cargo run --release -p doublecheck-pii --example throughput`
+//! Run: `cargo run --release -p doublecheck-pii --example throughput [-- FILE...]`
+//! (each FILE, e.g. the decoded text of the corpus messages, is measured too).
 
 use std::time::Instant;
 
@@ -7,7 +8,7 @@ use doublecheck_pii::{ScanOptions, Scanner};
 
 #[path = "../benches/support/text.rs"]
 mod text;
-use text::{corpus, synthetic};
+use text::{corpus, corpus_without_json, synthetic};
 
 fn time<F: FnMut() -> usize>(bytes: usize, mut f: F) -> f64 {
     let mut best = f64::MAX;
@@ -24,10 +25,17 @@ fn time<F: FnMut() -> usize>(bytes: usize, mut f: F) -> f64 {
 fn main() {
     let scanner = Scanner::new(ScanOptions::default());
     let re = regex::Regex::new(r"\d{3}-\d{2}-\d{4}").expect("regex");
-    let mut sets = vec![("synthetic mail", synthetic())];
-    match corpus() {
-        Some(c) => sets.insert(0, ("corpus (raw messages)", c)),
-        None => eprintln!("corpus not found; synthetic text only"),
+    let mut sets = vec![("synthetic mail".to_string(), synthetic())];
+    match (corpus(), corpus_without_json()) {
+        (Some(c), Some(n)) => {
+            sets.insert(0, ("corpus (raw messages)".to_string(), c));
+            sets.insert(1, ("corpus without .json fixtures".to_string(), n));
+        }
+        _ => eprintln!("corpus not found; synthetic text only"),
+    }
+    for f in std::env::args().skip(1) {
+        let b = std::fs::read(&f).expect("read file");
+        sets.push((f, String::from_utf8_lossy(&b).into_owned()));
     }
     for (name, text) in &sets {
         let n = text.len();

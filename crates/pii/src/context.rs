@@ -8,6 +8,7 @@
 //! the window edge is dropped rather than matched as a fragment.
 
 use crate::kind::Kind;
+use crate::simd;
 
 /// Default window, in bytes, on each side of a candidate.
 pub const DEFAULT_WINDOW: usize = 64;
@@ -323,9 +324,26 @@ fn split_words<'a>(
     n
 }
 
-fn phrase_in(words: &[&str], phrase: &str) -> bool {
+/// For an ASCII window word: its first byte lower-cased and its length
+/// without apostrophes, which [`word_eq`] needs equal to the phrase word's;
+/// `None` for other words.
+fn quick_key(w: &str) -> Option<(u8, usize)> {
+    let b = w.as_bytes();
+    (w.is_ascii() && !b.is_empty()).then(|| {
+        (
+            b[0].to_ascii_lowercase(),
+            b.iter().filter(|&&c| c != b'\'').count(),
+        )
+    })
+}
+
+fn phrase_in(words: &[&str], quick: &[Option<(u8, usize)>], phrase: &str) -> bool {
     let first = phrase.split(' ').next().unwrap_or(phrase);
+    let f0 = first.as_bytes().first().copied().unwrap_or(0);
     for i in 0..words.len() {
+        if quick[i].is_some_and(|(f, l)| f != f0 || l != first.len()) {
+            continue;
+        }
         if !word_eq(words[i], first) {
             continue;
         }
@@ -424,7 +442,8 @@ fn ascii_segment(
 ) -> bool {
     let mut words = [(0usize, 0usize); 24];
     let mut n = 0;
-    let mut maybe = false;
+    // Bit per word that may start a phrase.
+    let mut starts = 0u32;
     let mut i = 0;
     while i < seg.len() && n < words.len() {
         if !WORD_BYTE[seg[i] as usize] {
@@ -449,25 +468,34 @@ fn ascii_segment(
             continue;
         }
         words[n] = (a, z);
-        n += 1;
         let f = seg[a].to_ascii_lowercase();
         if f.is_ascii_lowercase() {
             let len = seg[a..z].iter().filter(|&&c| c != b'\'').count();
             if len < 32 && firsts[usize::from(f - b'a')] & (1 << len) != 0 {
-                maybe = true;
+                starts |= 1 << n;
             }
         }
+        n += 1;
     }
-    if !maybe {
+    if starts == 0 {
         return false;
     }
     let word = |i: usize| &seg[words[i].0..words[i].1];
+    // A phrase can only start at a word whose first letter and length are
+    // those of a phrase's first word.
     list.iter().any(|phrase| {
-        (0..n).any(|i| {
-            (i..)
+        let mut m = starts;
+        while m != 0 {
+            let i = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if (i..)
                 .zip(phrase.split(' '))
                 .all(|(j, p)| j < n && ascii_word_eq(word(j), p.as_bytes()))
-        })
+            {
+                return true;
+            }
+        }
+        false
     })
 }
 
@@ -486,9 +514,72 @@ const PHONE_KEYS: [[u8; 3]; 9] = [
 /// Longest region the key filter looks at; longer ones go to the full check.
 const KEY_REGION: usize = 238;
 
+/// Start positions (plus one, so that 0 stands for the virtual space before
+/// the text) known to hold no birth-date key: a range `lo..hi` carried from
+/// one look-up to the next, so overlapping windows (dates on nearby header
+/// lines) check each position once.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct KeyCache {
+    dob: (usize, usize),
+}
+
+/// Whether no [`DOB_KEYS`] trigram starts at the positions `u - 1` for `u`
+/// in `u0..u1`, and no byte there is >= 0x80 or an apostrophe. Trigrams are
+/// read from the text itself (a space stands for bytes before or after it).
+fn dob_free(b: &[u8], u0: usize, u1: usize) -> bool {
+    let mut u = u0;
+    while u < u1 {
+        let mut x = [b' '; 16];
+        let mut y = [b' '; 16];
+        let mut z = [b' '; 16];
+        if u >= 1 && u + 17 <= b.len() {
+            x.copy_from_slice(&b[u - 1..u + 15]);
+            y.copy_from_slice(&b[u..u + 16]);
+            z.copy_from_slice(&b[u + 1..u + 17]);
+        } else {
+            let mut buf = [b' '; 18];
+            for (j, c) in buf.iter_mut().enumerate() {
+                if let Some(&v) = (u + j).checked_sub(1).and_then(|q| b.get(q)) {
+                    *c = v;
+                }
+            }
+            x.copy_from_slice(&buf[..16]);
+            y.copy_from_slice(&buf[1..17]);
+            z.copy_from_slice(&buf[2..]);
+        }
+        let mut m = simd::dob_keys16(&x, &y, &z);
+        if u1 - u < 16 {
+            m &= (1 << (u1 - u)) - 1;
+        }
+        if m != 0 {
+            return false;
+        }
+        u += 16;
+    }
+    true
+}
+
+/// The birth-date key filter for the region `f..t` of `b`: the trigram
+/// starting just before the region through the one starting at its last
+/// byte, read from the text. A phrase the word check can find is made of
+/// whole words of the region, whose neighbours outside it are not letters or
+/// digits, so it holds a key here as in the padded region of [`has_key`].
+fn dob_may_have(b: &[u8], f: usize, t: usize, cache: &mut KeyCache) -> bool {
+    let (u0, u1) = (f, t + 1);
+    let (lo, hi) = cache.dob;
+    if lo <= u0 && u1 <= hi {
+        return false;
+    }
+    let from = if lo <= u0 && u0 <= hi { hi } else { u0 };
+    if !dob_free(b, from, u1) {
+        return true;
+    }
+    cache.dob = if from == hi { (lo, u1) } else { (u0, u1) };
+    false
+}
+
 fn may_have_phrase(kind: Kind, region: &[u8]) -> bool {
     match kind {
-        Kind::DateOfBirth => has_key_with(region, dob_key),
         Kind::UsDriverLicense => has_key(region, &DL_KEYS),
         Kind::UsPassport | Kind::UkPassport => has_key(region, &PASSPORT_KEYS),
         Kind::Phone => has_key(region, &PHONE_KEYS),
@@ -509,8 +600,9 @@ fn key_byte(raw: u8, low: u8, k: u8) -> bool {
 
 /// [`DOB_KEYS`] at one position (bytes `x`, `y`, `z`), written out so that
 /// the compiler shares the compares between keys.
+#[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
 #[inline(always)]
-fn dob_key(x: u8, y: u8, z: u8) -> bool {
+pub(crate) fn dob_key(x: u8, y: u8, z: u8) -> bool {
     let (lx, ly, lz) = (x | 0x20, y | 0x20, z | 0x20);
     let non = |r: u8, l: u8| (l.wrapping_sub(b'a') >= 26) & (r.wrapping_sub(b'0') >= 10);
     ((lx == b'd') & (ly == b'o') & (lz == b'b'))
@@ -518,36 +610,6 @@ fn dob_key(x: u8, y: u8, z: u8) -> bool {
         | ((lx == b'n') & (ly == b'a') & (lz == b'c'))
         | ((lx == b'c') & (ly == b'u') & (lz == b'm'))
         | (non(x, lx) & (ly == b'b') & non(z, lz))
-}
-
-/// [`has_key`] with the keys as a function of the three bytes at a position.
-#[inline(always)]
-fn has_key_with(region: &[u8], key: impl Fn(u8, u8, u8) -> bool) -> bool {
-    if region.len() > KEY_REGION {
-        return true;
-    }
-    let mut buf = [b' '; KEY_REGION + 18];
-    buf[1..1 + region.len()].copy_from_slice(region);
-    let starts = region.len() + 2;
-    let mut i = 0;
-    while i < starts {
-        let mut a = [0u8; 16];
-        let mut b = [0u8; 16];
-        let mut d = [0u8; 16];
-        a.copy_from_slice(&buf[i..i + 16]);
-        b.copy_from_slice(&buf[i + 1..i + 17]);
-        d.copy_from_slice(&buf[i + 2..i + 18]);
-        let mut acc = 0u8;
-        for j in 0..16 {
-            let m = (a[j] >= 0x80) | (a[j] == b'\'') | key(a[j], b[j], d[j]);
-            acc |= u8::from(m);
-        }
-        if acc != 0 {
-            return true;
-        }
-        i += 16;
-    }
-    false
 }
 
 /// Whether `region` may contain one of `keys` (see [`DOB_KEYS`]). Works on
@@ -590,7 +652,21 @@ fn has_key<const N: usize>(region: &[u8], keys: &[[u8; 3]; N]) -> bool {
 
 /// Whether a context phrase for `kind` occurs within `window` bytes before
 /// `start` or after `end` in `text`. `window == 0` disables context.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Kind) -> bool {
+    has_context_cached(text, start, end, window, kind, &mut KeyCache::default())
+}
+
+/// [`has_context`] with the key-filter state of earlier look-ups in the same
+/// text.
+pub(crate) fn has_context_cached(
+    text: &str,
+    start: usize,
+    end: usize,
+    window: usize,
+    kind: Kind,
+    cache: &mut KeyCache,
+) -> bool {
     if window == 0 {
         return false;
     }
@@ -607,7 +683,12 @@ pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Ki
     let tb = text.as_bytes();
     let cut_front = b_from > 0 && word_byte(tb[b_from - 1]);
     let cut_back = a_to < text.len() && word_byte(tb[a_to]);
-    if !may_have_phrase(kind, &tb[b_from..a_to]) {
+    let maybe = if kind == Kind::DateOfBirth {
+        dob_may_have(tb, b_from, a_to, cache)
+    } else {
+        may_have_phrase(kind, &tb[b_from..a_to])
+    };
+    if !maybe {
         return false;
     }
     if kind == Kind::CaSin && (raw_word(before, "SIN") || raw_word(after, "SIN")) {
@@ -624,8 +705,12 @@ pub fn has_context(text: &str, start: usize, end: usize, window: usize, kind: Ki
         if !buf[..n].iter().any(|w| maybe_context_word(w)) {
             continue;
         }
+        let mut quick = [None; 24];
+        for (q, w) in quick.iter_mut().zip(&buf[..n]) {
+            *q = quick_key(w);
+        }
         // "d.o.b." and similar dotted forms are separate one-letter words.
-        if list.iter().any(|p| phrase_in(&buf[..n], p)) {
+        if list.iter().any(|p| phrase_in(&buf[..n], &quick[..n], p)) {
             return true;
         }
     }
@@ -758,6 +843,41 @@ mod tests {
                     });
                     assert_eq!(dob_key(x, y, z), want, "{x:#x} {y:#x} {z:#x}");
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// The birth-date look-ups of one text, in order with one key cache,
+        /// answer as the reference look-up (padded key filter, no cache) does.
+        #[test]
+        fn dob_cached_equals_reference(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "dob", "DOB:", "d.o.b.", "b", "B ", " b", "born", "Birth date", "birthday",
+                    "nacimiento", "fecha de nacimiento", "nació", "cumpleaños", "bob", "adobe",
+                    "x", " ", "  ", "\n", "'", "driver's", "é", "1990-01-02", "12", "-", ".",
+                    ",", "Received: by", "Date: Tue, 15 Nov 1994", "kdob", "nac", "cum", "bir",
+                ]),
+                0..40,
+            ),
+            cuts in proptest::collection::vec((0usize..400, 0usize..12), 1..12),
+            window in proptest::sample::select(vec![1usize, 3, 20, 64, 150, 300]),
+        ) {
+            let text: String = parts.concat();
+            let mut cuts = cuts;
+            cuts.sort();
+            let mut cache = KeyCache::default();
+            for (s, l) in cuts {
+                let s = s.min(text.len());
+                let e = (s + l).min(text.len());
+                let got = has_context_cached(&text, s, e, window, Kind::DateOfBirth, &mut cache);
+                let want = crate::reference::context::has_context(
+                    &text, s, e, window, Kind::DateOfBirth,
+                );
+                proptest::prop_assert_eq!(got, want, "{:?} {}..{} window {}", text, s, e, window);
             }
         }
     }

@@ -36,12 +36,13 @@
 //! The scanner never panics, allocates only for matches (and for context
 //! look-ups of validated candidates), and is linear in the input length.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod context;
 mod kind;
 mod mask;
 mod scan;
+mod simd;
 pub mod validate;
 
 pub use context::DEFAULT_WINDOW;

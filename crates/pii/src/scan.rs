@@ -13,6 +13,7 @@
 
 use crate::context;
 use crate::kind::{Confidence, Kind};
+use crate::simd;
 use crate::validate::{self, card::CardBrand};
 
 /// A validated candidate before context and filtering.
@@ -42,69 +43,92 @@ fn cand(kind: Kind, start: usize, end: usize, base: Option<Confidence>, ctx: Con
 const LO_BYTES: u64 = 0x0101_0101_0101_0101;
 const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any byte of the block is an ASCII digit or `@`: a branch-free
-/// OR-reduction the compiler turns into vector compares.
-#[inline(always)]
-fn block_has_trigger16(c: &[u8; 16]) -> bool {
-    let mut acc = 0u8;
-    for &x in c {
-        acc |= u8::from(x.wrapping_sub(b'0') < 10) | u8::from(x == b'@');
-    }
-    acc != 0
+/// The class masks of the 64 bytes at `base` (bytes past the end of the
+/// text count as zero bytes: no class), for bit scans over the current
+/// stretch of text.
+struct Window {
+    base: usize,
+    m: simd::Masks,
 }
 
-/// Byte flags (high bit) for the ASCII digits and `@` in a little-endian word.
-#[inline(always)]
-fn word_triggers(w: u64) -> u64 {
-    let x = w ^ (0x30 * LO_BYTES);
-    let digit = x.wrapping_sub(10 * LO_BYTES) & !x & HI_BYTES;
-    let a = w ^ (0x40 * LO_BYTES);
-    let at = a.wrapping_sub(LO_BYTES) & !a & HI_BYTES;
-    digit | at
-}
+impl Window {
+    fn at(b: &[u8], base: usize) -> Window {
+        let m = match b
+            .get(base..base + 64)
+            .and_then(|s| <&[u8; 64]>::try_from(s).ok())
+        {
+            Some(a) => simd::masks(a),
+            None => {
+                let mut a = [0u8; 64];
+                let rest = b.get(base..).unwrap_or(&[]);
+                a[..rest.len()].copy_from_slice(rest);
+                simd::masks(&a)
+            }
+        };
+        Window { base, m }
+    }
 
-/// Index of the next ASCII digit or `@` at or after `i`.
-pub(crate) fn next_trigger(b: &[u8], mut i: usize) -> Option<usize> {
-    // In mail the next trigger is often a few bytes on (the next group of a
-    // number, a time, a list of numbers): one word first.
-    if i + 8 <= b.len() {
-        let m = word_triggers(load8(b, i));
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
+    /// Index of the next ASCII digit or `@` at or after `i`, moving the
+    /// window forward as needed.
+    #[inline(always)]
+    fn next_trigger(&mut self, b: &[u8], mut i: usize) -> Option<usize> {
+        loop {
+            let k = i.wrapping_sub(self.base);
+            if k < 64 {
+                let m = self.m.trigger & (!0u64 << k);
+                if m != 0 {
+                    return Some(self.base + m.trailing_zeros() as usize);
+                }
+                i = self.base + 64;
+            }
+            if i >= b.len() {
+                return None;
+            }
+            *self = Window::at(b, i);
         }
-        i += 8;
     }
-    while i + 32 <= b.len() {
-        let mut c = [0u8; 16];
-        c.copy_from_slice(&b[i..i + 16]);
-        if block_has_trigger16(&c) {
-            break;
+
+    /// [`digit_run8`] at `t`, which is inside the window.
+    #[inline(always)]
+    fn digit_run8(&self, b: &[u8], t: usize) -> usize {
+        let k = t - self.base;
+        let r = (!(self.m.digit >> k)).trailing_zeros() as usize;
+        if r < 8 && k + r == 64 {
+            digit_run8(b, t)
+        } else {
+            r.min(8)
         }
-        c.copy_from_slice(&b[i + 16..i + 32]);
-        if block_has_trigger16(&c) {
-            i += 16;
-            break;
-        }
-        i += 32;
     }
-    while i + 8 <= b.len() {
-        let mut w8 = [0u8; 8];
-        w8.copy_from_slice(&b[i..i + 8]);
-        let m = word_triggers(u64::from_le_bytes(w8));
-        if m != 0 {
-            // The lowest flagged byte is always a true hit (borrows only
-            // run upwards).
-            return Some(i + (m.trailing_zeros() / 8) as usize);
+
+    /// [`alnum_run`] at `t`, which is inside the window.
+    #[inline(always)]
+    fn alnum_run(&self, b: &[u8], t: usize, max: usize) -> usize {
+        let k = t - self.base;
+        let r = (!(self.m.alnum >> k)).trailing_zeros() as usize;
+        if r < max && k + r == 64 {
+            alnum_run(b, t, max)
+        } else {
+            r.min(max)
         }
-        i += 8;
     }
-    while i < b.len() {
-        if b[i].is_ascii_digit() || b[i] == b'@' {
-            return Some(i);
+
+    /// [`alnum_run_back`] ending at `t` (exclusive), which is inside the
+    /// window.
+    #[inline(always)]
+    fn alnum_run_back(&self, b: &[u8], t: usize, max: usize) -> usize {
+        let k = t - self.base;
+        // Bits of the bytes before `t`, highest first.
+        let r = if k == 0 {
+            0
+        } else {
+            (!(self.m.alnum << (64 - k))).leading_zeros() as usize
+        };
+        if r < max && r == k {
+            alnum_run_back(b, t, max)
+        } else {
+            r.min(max)
         }
-        i += 1;
     }
-    None
 }
 
 /// The eight bytes at `i` as a little-endian word (`i + 8 <= b.len()`).
@@ -1137,12 +1161,17 @@ impl Plan {
         self.enabled[k.index()]
     }
 
-    fn final_conf(&self, text: &str, c: &Cand) -> Option<Confidence> {
+    fn final_conf(
+        &self,
+        text: &str,
+        c: &Cand,
+        cache: &mut context::KeyCache,
+    ) -> Option<Confidence> {
         let base = c.base;
         if base.is_some_and(|x| x >= c.ctx) || c.ctx < self.min {
             return base;
         }
-        if context::has_context(text, c.start, c.end, self.window, c.kind) {
+        if context::has_context_cached(text, c.start, c.end, self.window, c.kind, cache) {
             Some(c.ctx)
         } else {
             base
@@ -1159,11 +1188,16 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
     let mut lo = 0;
     let mut cands: Vec<Cand> = Vec::new();
     let any_token_kind = Kind::all().iter().any(|&k| k != Kind::Email && plan.on(k));
-    while let Some(t) = next_trigger(b, i) {
+    let mut w = Window::at(b, 0);
+    let mut key_cache = context::KeyCache::default();
+    while let Some(t) = w.next_trigger(b, i) {
         if b[t] == b'@' {
             if plan.on(Kind::Email) {
                 if let Some(c) = read_email(b, t, lo) {
-                    if let Some(conf) = plan.final_conf(text, &c).filter(|&x| x >= plan.min) {
+                    if let Some(conf) = plan
+                        .final_conf(text, &c, &mut key_cache)
+                        .filter(|&x| x >= plan.min)
+                    {
                         emit((c.kind, c.start, c.end, conf));
                         i = c.end.max(t + 1);
                         lo = c.end;
@@ -1184,7 +1218,7 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
         // `checked`: the token is a digit run the fast path has already
         // passed through every skip rule below.
         let (s, mut e, checked) = if t == lo || before & ALNUM == 0 {
-            let d = digit_run8(b, t);
+            let d = w.digit_run8(b, t);
             let e = t + d;
             let after = b.get(e).map_or(0, |&c| CLASS[usize::from(c)]);
             if d < 8 && after & ALNUM == 0 {
@@ -1211,12 +1245,12 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
                 }
                 (t, e, true)
             } else {
-                (t, t + alnum_run(b, t, MAX_TOKEN), false)
+                (t, t + w.alnum_run(b, t, MAX_TOKEN), false)
             }
         } else {
             (
-                t - alnum_run_back(b, t, (t - lo).min(MAX_TOKEN)),
-                t + alnum_run(b, t, MAX_TOKEN),
+                t - w.alnum_run_back(b, t, (t - lo).min(MAX_TOKEN)),
+                t + w.alnum_run(b, t, MAX_TOKEN),
                 false,
             )
         };
@@ -1234,7 +1268,7 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
             if !text.is_char_boundary(c.start) || !text.is_char_boundary(c.end) {
                 continue;
             }
-            let Some(conf) = plan.final_conf(text, c) else {
+            let Some(conf) = plan.final_conf(text, c, &mut key_cache) else {
                 continue;
             };
             if conf < plan.min {
@@ -1543,6 +1577,10 @@ fn collect(
 mod tests {
     use super::*;
 
+    fn next_trigger(b: &[u8], i: usize) -> Option<usize> {
+        Window::at(b, 0).next_trigger(b, i)
+    }
+
     #[test]
     fn trigger_finds_first_digit_or_at() {
         let t = b"hello world, no digits here but one @ and 7";
@@ -1550,7 +1588,7 @@ mod tests {
         assert_eq!(next_trigger(t, 0), Some(at));
         assert_eq!(next_trigger(t, at + 1), Some(t.len() - 1));
         assert_eq!(next_trigger(t, t.len()), None);
-        for n in 0..40 {
+        for n in 0..140 {
             let mut v = vec![b'x'; n];
             v.push(b'5');
             v.extend_from_slice(b"abc");
@@ -1559,6 +1597,50 @@ mod tests {
         // bytes >= 0x80 and bytes just outside the digit range are not hits
         let odd = "/:?\u{e9}\u{e9}\u{e9}\u{e9}AZaz".as_bytes();
         assert_eq!(next_trigger(odd, 0), None);
+    }
+
+    fn scalar_run(b: &[u8], p: usize, max: usize, f: fn(&u8) -> bool) -> usize {
+        b[p..].iter().take(max).take_while(|c| f(c)).count()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The window's bit scans equal byte-by-byte searches, for every
+        /// trigger the scan loop would stop at and for runs across window
+        /// edges.
+        #[test]
+        fn window_equals_scalar(
+            v in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(b"0123456789@aZ -.\xc3\x80".to_vec()),
+                    proptest::prelude::any::<u8>(),
+                ],
+                0..300,
+            ),
+            steps in proptest::collection::vec(0usize..90, 1..40),
+        ) {
+            let b = &v[..];
+            let mut w = Window::at(b, 0);
+            let mut i = 0;
+            for st in steps {
+                let want = b.iter().skip(i).position(|&c| c.is_ascii_digit() || c == b'@').map(|p| p + i);
+                let got = w.next_trigger(b, i);
+                proptest::prop_assert_eq!(got, want);
+                let Some(t) = got else { break };
+                proptest::prop_assert_eq!(w.digit_run8(b, t), scalar_run(b, t, 8, u8::is_ascii_digit));
+                proptest::prop_assert_eq!(w.digit_run8(b, t), digit_run8(b, t));
+                for max in [0, 1, 5, MAX_TOKEN, usize::MAX] {
+                    proptest::prop_assert_eq!(
+                        w.alnum_run(b, t, max),
+                        scalar_run(b, t, max, u8::is_ascii_alphanumeric)
+                    );
+                    let back = b[..t].iter().rev().take(max).take_while(|c| c.is_ascii_alphanumeric()).count();
+                    proptest::prop_assert_eq!(w.alnum_run_back(b, t, max), back);
+                }
+                i = t + 1 + st;
+            }
+        }
     }
 
     #[test]

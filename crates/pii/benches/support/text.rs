@@ -3,6 +3,16 @@
 
 /// Every file under `../shared/corpus`, read lossily as one text; `None` where it is absent.
 pub fn corpus() -> Option<String> {
+    corpus_where(|_| true)
+}
+
+/// [`corpus`] without the `.json` files (the parsers' expected-output fixtures, not mail).
+#[allow(dead_code)]
+pub fn corpus_without_json() -> Option<String> {
+    corpus_where(|p| p.extension().is_none_or(|e| e != "json"))
+}
+
+fn corpus_where(keep: impl Fn(&std::path::Path) -> bool) -> Option<String> {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus");
     let mut files = Vec::new();
     let mut stack = vec![std::path::PathBuf::from(root)];
@@ -14,7 +24,7 @@ pub fn corpus() -> Option<String> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else {
+            } else if keep(&p) {
                 files.push(p);
             }
         }

@@ -4,5 +4,5 @@
 
 #![allow(dead_code)]
 
-mod context;
+pub(crate) mod context;
 pub(crate) mod scan;

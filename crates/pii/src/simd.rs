@@ -1,0 +1,233 @@
+//! Byte-class bit masks over 64-byte blocks (one bit per byte, bit `j` for
+//! byte `j`), so that "next trigger", "end of a digit run" and "bounds of a
+//! letter/digit token" become bit scans, and the birth-date key filter tests
+//! 16 positions per vector operation.
+//!
+//! On x86_64 the masks come from SSE2 compares and `pmovmskb`; this is the
+//! only module of the crate with `unsafe` code: calling a
+//! `#[target_feature(enable = "sse2")]` function, which SSE2 being part of
+//! the x86_64 baseline makes always sound, and unaligned loads from arrays
+//! or from slices whose length was checked. Other targets use the portable
+//! versions, which the tests compare with the vector ones on random bytes.
+
+#![allow(unsafe_code)]
+
+/// Classes of the 64 bytes of a block.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Masks {
+    /// ASCII digits.
+    pub digit: u64,
+    /// ASCII letters and digits.
+    pub alnum: u64,
+    /// ASCII digits and `@`: where the scanner stops.
+    pub trigger: u64,
+}
+
+/// [`Masks`] of `block`.
+#[inline(always)]
+pub(crate) fn masks(block: &[u8; 64]) -> Masks {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86_64 baseline, so the target feature
+        // `masks_sse2` is compiled for is present on every x86_64 CPU.
+        unsafe { x86::masks_sse2(block) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        masks_portable(block)
+    }
+}
+
+/// Portable [`masks`].
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub(crate) fn masks_portable(block: &[u8; 64]) -> Masks {
+    let mut m = Masks::default();
+    for (j, &c) in block.iter().enumerate() {
+        let bit = 1u64 << j;
+        if c.is_ascii_digit() {
+            m.digit |= bit;
+            m.trigger |= bit;
+        }
+        if c.is_ascii_alphanumeric() {
+            m.alnum |= bit;
+        }
+        if c == b'@' {
+            m.trigger |= bit;
+        }
+    }
+    m
+}
+
+/// Bit `j` set (for `j < 16`) when a birth-date key starts at `x[j]` with
+/// `y[j]` and `z[j]` the next two bytes (see `context::dob_key`), or `x[j]`
+/// is a byte >= 0x80 or an apostrophe.
+#[inline(always)]
+pub(crate) fn dob_keys16(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86_64 baseline (see `masks`).
+        unsafe { x86::dob_keys16_sse2(x, y, z) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        dob_keys16_portable(x, y, z)
+    }
+}
+
+/// Portable [`dob_keys16`].
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub(crate) fn dob_keys16_portable(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
+    let mut m = 0;
+    for j in 0..16 {
+        if x[j] >= 0x80 || x[j] == b'\'' || crate::context::dob_key(x[j], y[j], z[j]) {
+            m |= 1 << j;
+        }
+    }
+    m
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Masks;
+    use core::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8,
+        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+
+    /// 0xff in each byte that is an ASCII digit.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn digits(x: __m128i) -> __m128i {
+        // x - '0' < 10 unsigned, as a signed compare after adding 0x80.
+        _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(0x50)), _mm_set1_epi8(-118))
+    }
+
+    /// 0xff in each byte that is an ASCII letter, given `l = x | 0x20`.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn letters(l: __m128i) -> __m128i {
+        // l - 'a' < 26 unsigned.
+        _mm_cmplt_epi8(_mm_add_epi8(l, _mm_set1_epi8(0x1f)), _mm_set1_epi8(-102))
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn bits(v: __m128i) -> u64 {
+        u64::from(_mm_movemask_epi8(v) as u16)
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn load(a: &[u8; 16]) -> __m128i {
+        // SAFETY: `a` is 16 readable bytes; `_mm_loadu_si128` has no
+        // alignment requirement.
+        unsafe { _mm_loadu_si128(a.as_ptr().cast()) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn masks_sse2(block: &[u8; 64]) -> Masks {
+        let case = _mm_set1_epi8(0x20);
+        let at = _mm_set1_epi8(b'@' as i8);
+        let mut m = Masks::default();
+        for k in 0..4 {
+            // SAFETY: bytes `16 * k .. 16 * k + 16` are inside the 64-byte
+            // array; `_mm_loadu_si128` has no alignment requirement.
+            let x = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * k).cast()) };
+            let d = digits(x);
+            let an = _mm_or_si128(d, letters(_mm_or_si128(x, case)));
+            let tr = _mm_or_si128(d, _mm_cmpeq_epi8(x, at));
+            m.digit |= bits(d) << (16 * k);
+            m.alnum |= bits(an) << (16 * k);
+            m.trigger |= bits(tr) << (16 * k);
+        }
+        m
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn dob_keys16_sse2(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
+        let (x, y, z) = (load(x), load(y), load(z));
+        let case = _mm_set1_epi8(0x20);
+        let (lx, ly, lz) = (
+            _mm_or_si128(x, case),
+            _mm_or_si128(y, case),
+            _mm_or_si128(z, case),
+        );
+        let eq = |v: __m128i, c: u8| _mm_cmpeq_epi8(v, _mm_set1_epi8(c as i8));
+        let and3 = |a, b, c| _mm_and_si128(_mm_and_si128(a, b), c);
+        let dob = and3(eq(lx, b'd'), eq(ly, b'o'), eq(lz, b'b'));
+        let bir = and3(
+            eq(lx, b'b'),
+            _mm_or_si128(eq(ly, b'i'), eq(ly, b'o')),
+            eq(lz, b'r'),
+        );
+        let nac = and3(eq(lx, b'n'), eq(ly, b'a'), eq(lz, b'c'));
+        let cum = and3(eq(lx, b'c'), eq(ly, b'u'), eq(lz, b'm'));
+        let an_x = _mm_or_si128(digits(x), letters(lx));
+        let an_z = _mm_or_si128(digits(z), letters(lz));
+        // A lone `b`: neither neighbour a letter or digit.
+        let lone_b = _mm_andnot_si128(_mm_or_si128(an_x, an_z), eq(ly, b'b'));
+        let keys = _mm_or_si128(
+            _mm_or_si128(_mm_or_si128(dob, bir), _mm_or_si128(nac, cum)),
+            _mm_or_si128(lone_b, eq(x, b'\'')),
+        );
+        // The sign bit of `x` itself marks bytes >= 0x80.
+        (_mm_movemask_epi8(keys) | _mm_movemask_epi8(x)) as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn biased() -> impl Strategy<Value = u8> {
+        prop_oneof![
+            any::<u8>(),
+            prop::sample::select(b"0123456789@abdinorcumBDOR' -.,\x80\xc3\xff/:`{[".to_vec()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn masks_equal_portable(v in prop::collection::vec(biased(), 64)) {
+            let mut block = [0u8; 64];
+            block.copy_from_slice(&v);
+            prop_assert_eq!(masks(&block), masks_portable(&block));
+        }
+
+        #[test]
+        fn dob_keys_equal_portable(v in prop::collection::vec(biased(), 18)) {
+            let mut x = [0u8; 16];
+            let mut y = [0u8; 16];
+            let mut z = [0u8; 16];
+            x.copy_from_slice(&v[..16]);
+            y.copy_from_slice(&v[1..17]);
+            z.copy_from_slice(&v[2..18]);
+            prop_assert_eq!(dob_keys16(&x, &y, &z), dob_keys16_portable(&x, &y, &z));
+        }
+    }
+
+    #[test]
+    fn every_byte() {
+        for c in 0..=255u8 {
+            let block = [c; 64];
+            assert_eq!(masks(&block), masks_portable(&block), "{c:#x}");
+            for d in 0..=255u8 {
+                let x = [c; 16];
+                let y = [d; 16];
+                for z in [b' ', b'b', b'r', b'm', b'c', b'1', 0x80, c, d] {
+                    let z = [z; 16];
+                    assert_eq!(
+                        dob_keys16(&x, &y, &z),
+                        dob_keys16_portable(&x, &y, &z),
+                        "{c:#x} {d:#x}"
+                    );
+                }
+            }
+        }
+    }
+}
