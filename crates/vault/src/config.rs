@@ -81,7 +81,9 @@ pub enum StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig::Local { path: "doublecheck-data/documents".to_string() }
+        StoreConfig::Local {
+            path: "doublecheck-data/documents".to_string(),
+        }
     }
 }
 
@@ -90,10 +92,16 @@ impl fmt::Debug for VaultConfig {
         f.debug_struct("VaultConfig")
             .field("store", &self.store)
             .field("max_document_bytes", &self.max_document_bytes)
-            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
             .field(
                 "previous_master_keys",
-                &self.previous_master_keys.as_ref().map(|v| format!("<{} redacted>", v.len())),
+                &self
+                    .previous_master_keys
+                    .as_ref()
+                    .map(|v| format!("<{} redacted>", v.len())),
             )
             .finish()
     }
@@ -103,13 +111,24 @@ impl fmt::Debug for StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreConfig::Local { path } => f.debug_struct("Local").field("path", path).finish(),
-            StoreConfig::S3 { bucket, endpoint, region, access_key_id, secret_access_key, allow_http, virtual_hosted_style } => f
+            StoreConfig::S3 {
+                bucket,
+                endpoint,
+                region,
+                access_key_id,
+                secret_access_key,
+                allow_http,
+                virtual_hosted_style,
+            } => f
                 .debug_struct("S3")
                 .field("bucket", bucket)
                 .field("endpoint", endpoint)
                 .field("region", region)
                 .field("access_key_id", access_key_id)
-                .field("secret_access_key", &secret_access_key.as_ref().map(|_| "<redacted>"))
+                .field(
+                    "secret_access_key",
+                    &secret_access_key.as_ref().map(|_| "<redacted>"),
+                )
                 .field("allow_http", allow_http)
                 .field("virtual_hosted_style", virtual_hosted_style)
                 .finish(),
@@ -125,26 +144,38 @@ impl VaultConfig {
     }
 
     /// [`VaultConfig::build`] with the environment read through `env` (for tests).
-    pub fn build_with_env(&self, env: impl Fn(&str) -> Option<String>) -> Result<Vault, VaultError> {
+    pub fn build_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Vault, VaultError> {
         let keys = self.key_ring(&env)?;
         let store = self.store.build()?;
-        Ok(Vault::new(store, keys)
-            .with_max_document_bytes(self.max_document_bytes.unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES)))
+        Ok(Vault::new(store, keys).with_max_document_bytes(
+            self.max_document_bytes
+                .unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES),
+        ))
     }
 
     fn key_ring(&self, env: &impl Fn(&str) -> Option<String>) -> Result<KeyRing, VaultError> {
         let current = match &self.master_key {
             Some(k) => zeroize::Zeroizing::new(k.clone()),
             None => zeroize::Zeroizing::new(env(crate::MASTER_KEY_ENV).ok_or_else(|| {
-                crate::error::KeyError::Missing { which: crate::MASTER_KEY_ENV.to_string() }
+                crate::error::KeyError::Missing {
+                    which: crate::MASTER_KEY_ENV.to_string(),
+                }
             })?),
         };
         let previous: Vec<zeroize::Zeroizing<String>> = match &self.previous_master_keys {
-            Some(v) => v.iter().map(|s| zeroize::Zeroizing::new(s.clone())).collect(),
+            Some(v) => v
+                .iter()
+                .map(|s| zeroize::Zeroizing::new(s.clone()))
+                .collect(),
             None => env(crate::PREVIOUS_MASTER_KEYS_ENV)
                 .map(|s| {
                     let s = zeroize::Zeroizing::new(s);
-                    s.split(',').map(|p| zeroize::Zeroizing::new(p.to_string())).collect()
+                    s.split(',')
+                        .map(|p| zeroize::Zeroizing::new(p.to_string()))
+                        .collect()
                 })
                 .unwrap_or_default(),
         };
@@ -162,7 +193,9 @@ impl StoreConfig {
                     return Err(VaultError::Config("store.path is empty".into()));
                 }
                 std::fs::create_dir_all(path).map_err(|e| {
-                    VaultError::Config(format!("cannot create the document directory {path:?}: {e}"))
+                    VaultError::Config(format!(
+                        "cannot create the document directory {path:?}: {e}"
+                    ))
                 })?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
                     .map_err(|e| VaultError::Config(format!("document directory {path:?}: {e}")))?;

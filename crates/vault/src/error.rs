@@ -30,7 +30,9 @@ pub enum VaultError {
     TooLarge { size: u64, max: u64 },
     /// The document's wrapped data key names a master key that is not in the ring (it was
     /// dropped before this document was re-wrapped).
-    #[error("master key {0:?} is not configured; add it to the previous master keys to read this document")]
+    #[error(
+        "master key {0:?} is not configured; add it to the previous master keys to read this document"
+    )]
     UnknownKey(String),
     /// The wrapped data key does not unwrap under its master key: the wrong key material under
     /// that id, or the record was altered.

@@ -74,7 +74,7 @@ pub struct UploadPolicy {
     pub max_height: u32,
     /// Most pixels in an image (50 million).
     pub max_pixels: u64,
-    /// Memory the image decoder may allocate, bytes (512 MiB).
+    /// Memory for the decoded pixels and one converted copy, bytes (512 MiB).
     pub max_decode_bytes: u64,
     /// Largest re-encoded image, bytes (32 MiB).
     pub max_output_bytes: usize,
@@ -250,7 +250,10 @@ pub fn inspect(bytes: &[u8], policy: &UploadPolicy) -> Result<DocumentKind, Uplo
         return Err(UploadError::Empty);
     }
     if bytes.len() > policy.max_bytes {
-        return Err(UploadError::TooLarge { size: bytes.len(), max: policy.max_bytes });
+        return Err(UploadError::TooLarge {
+            size: bytes.len(),
+            max: policy.max_bytes,
+        });
     }
     let kind = sniff(bytes)?;
     check_polyglot(bytes)?;
@@ -286,7 +289,12 @@ pub fn sanitize(
                     max: policy.max_output_bytes,
                 });
             }
-            Ok(CleanUpload { kind, bytes: Bytes::from(out), display_name, dimensions: Some(dims) })
+            Ok(CleanUpload {
+                kind,
+                bytes: Bytes::from(out),
+                display_name,
+                dimensions: Some(dims),
+            })
         }
     }
 }
@@ -305,7 +313,9 @@ pub fn sanitize_filename(name: &str, kind: DocumentKind) -> Result<String, Uploa
         }
         if matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
         {
-            return Err(UploadError::BadFilename("contains a bidirectional control character"));
+            return Err(UploadError::BadFilename(
+                "contains a bidirectional control character",
+            ));
         }
     }
     let trimmed = name.trim();
@@ -326,7 +336,9 @@ pub fn sanitize_filename(name: &str, kind: DocumentKind) -> Result<String, Uploa
     }
     const MAX_CHARS: usize = 100;
     if base.chars().count() > MAX_CHARS {
-        let (stem, ext) = base.rsplit_once('.').unwrap_or((base.as_str(), kind.extension()));
+        let (stem, ext) = base
+            .rsplit_once('.')
+            .unwrap_or((base.as_str(), kind.extension()));
         let keep = MAX_CHARS.saturating_sub(ext.chars().count() + 1);
         let stem: String = stem.chars().take(keep).collect();
         base = format!("{}.{ext}", stem.trim_end());
@@ -369,7 +381,9 @@ const ZIP_EOCD_WINDOW: usize = 22 + 65_535;
 fn check_polyglot(b: &[u8]) -> Result<(), UploadError> {
     let tail = &b[b.len().saturating_sub(ZIP_EOCD_WINDOW)..];
     if memmem::find(tail, b"PK\x05\x06").is_some() {
-        return Err(UploadError::Polyglot("a ZIP archive at the end of the file"));
+        return Err(UploadError::Polyglot(
+            "a ZIP archive at the end of the file",
+        ));
     }
     if memmem::find(b, b"PK\x01\x02").is_some() && memmem::find(b, b"PK\x05\x06").is_some() {
         return Err(UploadError::Polyglot("a ZIP central directory"));
@@ -449,7 +463,9 @@ fn check_pdf(b: &[u8], policy: &UploadPolicy) -> Result<(), UploadError> {
         if at >= 3 && &b[at - 3..at] == b"end" {
             continue;
         }
-        let Some(data_start) = stream_data_start(b, at + 6) else { continue };
+        let Some(data_start) = stream_data_start(b, at + 6) else {
+            continue;
+        };
         let before = b[..at].trim_ascii_end();
         if !before.ends_with(b">>") {
             continue;
@@ -468,7 +484,8 @@ fn check_pdf(b: &[u8], policy: &UploadPolicy) -> Result<(), UploadError> {
             .filter(|n| n.ends_with(b"Decode") || n.as_slice() == b"Fl" || n.as_slice() == b"Crypt")
             .collect();
         let flate_only = filter_names.len() == 1
-            && (filter_names[0].as_slice() == b"FlateDecode" || filter_names[0].as_slice() == b"Fl");
+            && (filter_names[0].as_slice() == b"FlateDecode"
+                || filter_names[0].as_slice() == b"Fl");
         let has_filter = names.iter().any(|n| n == b"Filter");
         if !has_filter && filter_names.is_empty() {
             // Uncompressed object stream: its bytes were scanned with the file.
@@ -485,7 +502,11 @@ fn check_pdf(b: &[u8], policy: &UploadPolicy) -> Result<(), UploadError> {
         match read {
             Ok(n) if n > budget => return Err(UploadError::PdfTooComplex),
             Ok(n) => budget -= n,
-            Err(_) => return Err(UploadError::PdfMalformed("an object stream does not inflate")),
+            Err(_) => {
+                return Err(UploadError::PdfMalformed(
+                    "an object stream does not inflate",
+                ));
+            }
         }
         check_pdf_names(&out)?;
         if markup_finder().find(&out).is_some() {
@@ -509,7 +530,10 @@ fn check_pdf_names(b: &[u8]) -> Result<(), UploadError> {
         if name == b"Encrypt" {
             return Err(UploadError::PdfEncrypted);
         }
-        if let Some(n) = PDF_ACTIVE_NAMES.iter().find(|n| n.as_bytes() == name.as_slice()) {
+        if let Some(n) = PDF_ACTIVE_NAMES
+            .iter()
+            .find(|n| n.as_bytes() == name.as_slice())
+        {
             return Err(UploadError::PdfActiveContent((*n).to_string()));
         }
     }
@@ -517,8 +541,10 @@ fn check_pdf_names(b: &[u8]) -> Result<(), UploadError> {
 }
 
 fn is_pdf_delimiter(c: u8) -> bool {
-    matches!(c, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
-        || c.is_ascii_whitespace()
+    matches!(
+        c,
+        b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
+    ) || c.is_ascii_whitespace()
         || c == 0
         || c == 0x0c
 }
@@ -568,7 +594,10 @@ fn limits(policy: &UploadPolicy) -> Limits {
 
 fn image_error(e: image::ImageError, w: u32, h: u32) -> UploadError {
     match e {
-        image::ImageError::Limits(_) => UploadError::ImageDimensions { width: w, height: h },
+        image::ImageError::Limits(_) => UploadError::ImageDimensions {
+            width: w,
+            height: h,
+        },
         other => UploadError::ImageUnreadable(other.to_string()),
     }
 }
@@ -589,9 +618,14 @@ fn check_dims(w: u32, h: u32, policy: &UploadPolicy) -> Result<(), UploadError> 
     if w == 0 || h == 0 {
         return Err(UploadError::ImageUnreadable("zero width or height".into()));
     }
-    if w > policy.max_width || h > policy.max_height || u64::from(w) * u64::from(h) > policy.max_pixels
+    if w > policy.max_width
+        || h > policy.max_height
+        || u64::from(w) * u64::from(h) > policy.max_pixels
     {
-        return Err(UploadError::ImageDimensions { width: w, height: h });
+        return Err(UploadError::ImageDimensions {
+            width: w,
+            height: h,
+        });
     }
     Ok(())
 }
@@ -618,6 +652,14 @@ fn reencode(
     let mut decoder = open_decoder(b, kind, policy)?;
     let (w, h) = decoder.dimensions();
     check_dims(w, h, policy)?;
+    // The decoded pixels, and a converted copy for the encoder: not every decoder enforces
+    // `max_alloc` for its output buffer, so the budget is checked here first.
+    if decoder.total_bytes().saturating_mul(2) > policy.max_decode_bytes {
+        return Err(UploadError::ImageDimensions {
+            width: w,
+            height: h,
+        });
+    }
     let orientation = decoder.orientation().ok();
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| image_error(e, w, h))?;
     if let Some(o) = orientation {
@@ -674,8 +716,14 @@ mod tests {
     #[test]
     fn filenames() {
         let k = DocumentKind::Pdf;
-        assert_eq!(sanitize_filename("statement.PDF", k).unwrap(), "statement.PDF");
-        assert_eq!(sanitize_filename("passport.exe", k).unwrap(), "passport.exe.pdf");
+        assert_eq!(
+            sanitize_filename("statement.PDF", k).unwrap(),
+            "statement.PDF"
+        );
+        assert_eq!(
+            sanitize_filename("passport.exe", k).unwrap(),
+            "passport.exe.pdf"
+        );
         assert_eq!(sanitize_filename("  ", k).unwrap(), "document.pdf");
         assert_eq!(sanitize_filename(".hidden", k).unwrap(), "hidden.pdf");
         assert_eq!(sanitize_filename("a   b.pdf", k).unwrap(), "a b.pdf");
@@ -683,8 +731,20 @@ mod tests {
         let s = sanitize_filename(&long, k).unwrap();
         assert_eq!(s.chars().count(), 100);
         assert!(s.ends_with(".pdf"));
-        for bad in ["../x.pdf", "a/b.pdf", "a\\b.pdf", "a\0.pdf", "a\n.pdf", "..", "gpj\u{202E}.exe"] {
-            assert_eq!(sanitize_filename(bad, k).unwrap_err().code(), "bad_filename", "{bad:?}");
+        for bad in [
+            "../x.pdf",
+            "a/b.pdf",
+            "a\\b.pdf",
+            "a\0.pdf",
+            "a\n.pdf",
+            "..",
+            "gpj\u{202E}.exe",
+        ] {
+            assert_eq!(
+                sanitize_filename(bad, k).unwrap_err().code(),
+                "bad_filename",
+                "{bad:?}"
+            );
         }
     }
 }

@@ -35,7 +35,10 @@ impl MasterKey {
     pub fn new(id: &str, material: [u8; KEY_LEN]) -> Result<Self, KeyError> {
         let material = Zeroizing::new(material);
         check_id(id, "key")?;
-        Ok(MasterKey { id: id.to_string(), material })
+        Ok(MasterKey {
+            id: id.to_string(),
+            material,
+        })
     }
 
     /// Parses a key string (`ID:MATERIAL` or `MATERIAL`, see the module docs). `which` names the
@@ -44,7 +47,9 @@ impl MasterKey {
     pub fn parse(s: &str, which: &str) -> Result<Self, KeyError> {
         let s = s.trim();
         if s.is_empty() {
-            return Err(KeyError::Missing { which: which.to_string() });
+            return Err(KeyError::Missing {
+                which: which.to_string(),
+            });
         }
         if s.len() > MAX_KEY_STRING_LEN {
             return Err(KeyError::Malformed {
@@ -67,7 +72,10 @@ impl MasterKey {
             }
             None => fingerprint_id(&bytes),
         };
-        Ok(MasterKey { id, material: bytes })
+        Ok(MasterKey {
+            id,
+            material: bytes,
+        })
     }
 
     /// The key id recorded next to each data key this key wraps.
@@ -101,7 +109,10 @@ impl fmt::Debug for MasterKey {
 pub fn generate_master_key() -> Result<Zeroizing<String>, KeyError> {
     let mut material = Zeroizing::new([0u8; KEY_LEN]);
     getrandom::fill(material.as_mut_slice()).map_err(|_| KeyError::Random)?;
-    let key = MasterKey { id: fingerprint_id(&material), material };
+    let key = MasterKey {
+        id: fingerprint_id(&material),
+        material,
+    };
     Ok(key.to_key_string())
 }
 
@@ -116,7 +127,10 @@ pub struct KeyRing {
 impl KeyRing {
     /// A ring with only `current`.
     pub fn new(current: MasterKey) -> Self {
-        KeyRing { current, previous: Vec::new() }
+        KeyRing {
+            current,
+            previous: Vec::new(),
+        }
     }
 
     /// Adds an older key for reading. Refuses a second key with the same id.
@@ -146,8 +160,9 @@ impl KeyRing {
     /// Builds a ring from `DOUBLECHECK_MASTER_KEY` and `DOUBLECHECK_PREVIOUS_MASTER_KEYS`
     /// (comma-separated) read through `env` (pass `|k| std::env::var(k).ok()`).
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<Self, KeyError> {
-        let current = env(crate::MASTER_KEY_ENV)
-            .ok_or_else(|| KeyError::Missing { which: crate::MASTER_KEY_ENV.to_string() })?;
+        let current = env(crate::MASTER_KEY_ENV).ok_or_else(|| KeyError::Missing {
+            which: crate::MASTER_KEY_ENV.to_string(),
+        })?;
         let previous = env(crate::PREVIOUS_MASTER_KEYS_ENV).unwrap_or_default();
         let previous = Zeroizing::new(previous);
         let list: Vec<&str> = previous.split(',').collect();
@@ -177,7 +192,10 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("current", &self.current.id)
-            .field("previous", &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>())
+            .field(
+                "previous",
+                &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -185,7 +203,9 @@ impl fmt::Debug for KeyRing {
 fn check_id(id: &str, which: &str) -> Result<(), KeyError> {
     let ok = !id.is_empty()
         && id.len() <= MAX_KEY_ID_LEN
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -246,7 +266,13 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused_without_echoing_them() {
-        for bad in ["short", "zz", &"ab".repeat(31), "bad id!:AAAA", &"A".repeat(300)] {
+        for bad in [
+            "short",
+            "zz",
+            &"ab".repeat(31),
+            "bad id!:AAAA",
+            &"A".repeat(300),
+        ] {
             let err = MasterKey::parse(bad, "DOUBLECHECK_MASTER_KEY").unwrap_err();
             let msg = err.to_string();
             assert!(msg.contains("DOUBLECHECK_MASTER_KEY"), "{msg}");
@@ -254,7 +280,10 @@ mod tests {
                 assert!(!msg.contains(bad), "{msg}");
             }
         }
-        assert!(matches!(MasterKey::parse("  ", "x"), Err(KeyError::Missing { .. })));
+        assert!(matches!(
+            MasterKey::parse("  ", "x"),
+            Err(KeyError::Missing { .. })
+        ));
     }
 
     #[test]

@@ -78,7 +78,11 @@ pub struct Vault {
 impl Vault {
     /// A vault over `store` with the master keys in `keys`.
     pub fn new(store: Arc<dyn ObjectStore>, keys: KeyRing) -> Self {
-        Vault { store, keys, max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES }
+        Vault {
+            store,
+            keys,
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+        }
     }
 
     /// Sets the largest document [`Vault::put`] accepts and [`Vault::get`] reads.
@@ -120,7 +124,10 @@ impl Vault {
         check_content_type(content_type)?;
         let size = plaintext.len() as u64;
         if size > self.max_document_bytes {
-            return Err(VaultError::TooLarge { size, max: self.max_document_bytes });
+            return Err(VaultError::TooLarge {
+                size,
+                max: self.max_document_bytes,
+            });
         }
 
         let mut data_key = Zeroizing::new([0u8; KEY_LEN]);
@@ -140,7 +147,10 @@ impl Vault {
         };
 
         let payload = PutPayload::from_iter([ciphertext, tag]);
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
         match self.store.put_opts(&path, payload.clone(), opts).await {
             Ok(_) => {}
             Err(object_store::Error::NotImplemented { .. }) => {
@@ -226,7 +236,9 @@ impl Vault {
     pub async fn destroy(&self, doc: &SealedDocument) -> Result<(), VaultError> {
         let path = Vault::object_path(&doc.doc_id)?;
         if doc.object_path != path.as_ref() {
-            return Err(VaultError::BadRecord("object path does not match the document id".into()));
+            return Err(VaultError::BadRecord(
+                "object path does not match the document id".into(),
+            ));
         }
         match self.store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -254,7 +266,10 @@ impl Vault {
             return bad("wrapped key has the wrong length");
         }
         if doc.size > self.max_document_bytes {
-            return Err(VaultError::TooLarge { size: doc.size, max: self.max_document_bytes });
+            return Err(VaultError::TooLarge {
+                size: doc.size,
+                max: self.max_document_bytes,
+            });
         }
         if doc.blob_size != doc.size + TAG_LEN as u64 {
             return bad("blob size does not match the document size");
@@ -280,7 +295,10 @@ fn check_doc_id(id: &str) -> Result<(), VaultError> {
             "must be 1 to {MAX_DOC_ID_LEN} characters"
         )));
     }
-    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(VaultError::InvalidId(
             "only A-Z, a-z, 0-9, '_' and '-' are allowed".into(),
         ));
@@ -289,7 +307,10 @@ fn check_doc_id(id: &str) -> Result<(), VaultError> {
 }
 
 fn check_content_type(ct: &str) -> Result<(), VaultError> {
-    if ct.is_empty() || ct.len() > MAX_CONTENT_TYPE_LEN || !ct.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+    if ct.is_empty()
+        || ct.len() > MAX_CONTENT_TYPE_LEN
+        || !ct.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
         return Err(VaultError::BadRecord(
             "content type must be 1-127 printable ASCII characters".into(),
         ));
@@ -350,7 +371,9 @@ fn unwrap_key(
     wrapped: &[u8],
 ) -> Result<Zeroizing<[u8; KEY_LEN]>, VaultError> {
     if wrapped.len() != WRAPPED_LEN {
-        return Err(VaultError::BadRecord("wrapped key has the wrong length".into()));
+        return Err(VaultError::BadRecord(
+            "wrapped key has the wrong length".into(),
+        ));
     }
     let (nonce, rest) = wrapped.split_at(NONCE_LEN);
     let (ct, tag) = rest.split_at(KEY_LEN);
@@ -383,7 +406,11 @@ fn seal_blob(
     let mut h = Sha256::new();
     h.update(&buf);
     h.update(tag.as_slice());
-    Ok((buf.freeze(), Bytes::copy_from_slice(&tag), h.finalize().into()))
+    Ok((
+        buf.freeze(),
+        Bytes::copy_from_slice(&tag),
+        h.finalize().into(),
+    ))
 }
 
 fn open_blob(
@@ -424,6 +451,46 @@ mod b64 {
         if s.len() > 1024 {
             return Err(serde::de::Error::custom("base64 field too long"));
         }
-        STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
+        STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_aad_binds_the_id() {
+        let key = [3u8; KEY_LEN];
+        let nonce = [5u8; NONCE_LEN];
+        let (ct, tag, sha) = seal_blob(
+            &key,
+            &nonce,
+            &document_aad("file_a", "image/png"),
+            Bytes::from_static(b"abc"),
+        )
+        .unwrap();
+        let mut blob = ct.to_vec();
+        blob.extend_from_slice(&tag);
+        let sha = hex::encode(sha);
+        let blob = Bytes::from(blob);
+        let ok = open_blob(
+            &key,
+            &nonce,
+            &document_aad("file_a", "image/png"),
+            blob.clone(),
+            &sha,
+        );
+        assert_eq!(ok.unwrap().as_ref(), b"abc");
+        let wrong_id = open_blob(
+            &key,
+            &nonce,
+            &document_aad("file_b", "image/png"),
+            blob,
+            &sha,
+        );
+        assert!(matches!(wrong_id, Err(VaultError::Decrypt)));
     }
 }
