@@ -1564,6 +1564,79 @@ impl Store {
         .await
     }
 
+    /// Records a knowledge-check answer (the customer typed the session's `known` values; the
+    /// portal compared their keyed hashes). It shares the one-time code's attempt counter and
+    /// lock: a locked session stays locked even for a right answer, a wrong answer counts an
+    /// attempt and the `max_attempts`-th wrong one locks for good. Creates the session's code
+    /// row (no code, no send) when none exists yet.
+    pub async fn code_knowledge_attempt(
+        &self,
+        session_id: &str,
+        matched: bool,
+        max_attempts: u32,
+    ) -> Result<CodeCheck, StoreError> {
+        text("id", session_id, MAX_TEXT, false)?;
+        self.timed(async {
+            let mut tx = self.begin_write().await?;
+            vs_in_tx(&mut tx, session_id).await?;
+            let row = sqlx::query(
+                "SELECT attempts, locked FROM verification_codes WHERE session_id = $1",
+            )
+            .bind(session_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (attempts, exists) = match row {
+                Some(r) => {
+                    let attempts: i64 = r.try_get(0)?;
+                    let locked: i64 = r.try_get(1)?;
+                    if locked != 0 {
+                        return Ok(CodeCheck::Locked);
+                    }
+                    (attempts, true)
+                }
+                None => (0, false),
+            };
+            if matched {
+                return Ok(CodeCheck::Verified);
+            }
+            let attempts = attempts + 1;
+            let lock = attempts >= i64::from(max_attempts);
+            if exists {
+                sqlx::query(
+                    "UPDATE verification_codes SET attempts = $1, locked = $2 WHERE session_id = $3",
+                )
+                .bind(attempts)
+                .bind(b(lock))
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                // No code was sent: a row that holds only the count (its hash matches no code,
+                // it expired at once, and it counts no send).
+                sqlx::query(
+                    "INSERT INTO verification_codes (session_id, code_hash, channel, \
+                     created_at_ms, expires_at_ms, attempts, sends, last_sent_at_ms, locked) \
+                     VALUES ($1, '-', 'knowledge', $2, 0, $3, 0, 0, $4)",
+                )
+                .bind(session_id)
+                .bind(now_ms())
+                .bind(attempts)
+                .bind(b(lock))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(if lock {
+                CodeCheck::Locked
+            } else {
+                CodeCheck::Wrong {
+                    attempts_left: u32::try_from(i64::from(max_attempts) - attempts).unwrap_or(0),
+                }
+            })
+        })
+        .await
+    }
+
     // ------------------------------------------------------------ documents
 
     /// Records a sealed document of a session that waits for input.
