@@ -262,6 +262,7 @@ fn word_byte(c: u8) -> bool {
 
 /// Compare a window word with one phrase word (lower-case ASCII), ignoring
 /// case, apostrophes and common accents.
+#[cfg(test)]
 fn word_eq(w: &str, p: &str) -> bool {
     if w.is_ascii() {
         let mut wi = w.bytes().filter(|&c| c != b'\'');
@@ -324,37 +325,59 @@ fn split_words<'a>(
     n
 }
 
-/// For an ASCII window word: its first byte lower-cased and its length
-/// without apostrophes, which [`word_eq`] needs equal to the phrase word's;
-/// `None` for other words.
-fn quick_key(w: &str) -> Option<(u8, usize)> {
-    let b = w.as_bytes();
-    (w.is_ascii() && !b.is_empty()).then(|| {
-        (
-            b[0].to_ascii_lowercase(),
-            b.iter().filter(|&&c| c != b'\'').count(),
-        )
-    })
+/// A window word as [`word_eq`] compares it (apostrophes dropped,
+/// lower-cased, accents folded), at most 32 bytes; `None` when it holds a
+/// character outside ASCII after folding or is longer, so that it equals no
+/// phrase word (all are shorter ASCII).
+type Norm = Option<([u8; 32], u8)>;
+
+fn normalise(w: &str) -> Norm {
+    let mut out = [0u8; 32];
+    let mut n = 0;
+    if w.is_ascii() {
+        for &c in w.as_bytes() {
+            if c == b'\'' {
+                continue;
+            }
+            if n == out.len() {
+                return None;
+            }
+            out[n] = c.to_ascii_lowercase();
+            n += 1;
+        }
+        return Some((out, n as u8));
+    }
+    let chars = w
+        .chars()
+        .filter(|&c| c != '\'' && c != '\u{2019}')
+        .flat_map(char::to_lowercase)
+        .map(fold);
+    for c in chars {
+        if !c.is_ascii() || n == out.len() {
+            return None;
+        }
+        out[n] = c as u8;
+        n += 1;
+    }
+    Some((out, n as u8))
 }
 
-fn phrase_in(words: &[&str], quick: &[Option<(u8, usize)>], phrase: &str) -> bool {
+/// [`word_eq`] on a normalised word.
+fn norm_eq(w: &Norm, p: &str) -> bool {
+    w.as_ref()
+        .is_some_and(|(b, n)| &b[..usize::from(*n)] == p.as_bytes())
+}
+
+fn phrase_in(words: &[Norm], phrase: &str) -> bool {
     let first = phrase.split(' ').next().unwrap_or(phrase);
-    let f0 = first.as_bytes().first().copied().unwrap_or(0);
     for i in 0..words.len() {
-        if quick[i].is_some_and(|(f, l)| f != f0 || l != first.len()) {
+        if !norm_eq(&words[i], first) {
             continue;
         }
-        if !word_eq(words[i], first) {
-            continue;
-        }
-        let mut ok = true;
-        for (j, p) in (i..).zip(phrase.split(' ')) {
-            if j >= words.len() || !word_eq(words[j], p) {
-                ok = false;
-                break;
-            }
-        }
-        if ok {
+        if (i..)
+            .zip(phrase.split(' '))
+            .all(|(j, p)| j < words.len() && norm_eq(&words[j], p))
+        {
             return true;
         }
     }
@@ -705,12 +728,12 @@ pub(crate) fn has_context_cached(
         if !buf[..n].iter().any(|w| maybe_context_word(w)) {
             continue;
         }
-        let mut quick = [None; 24];
-        for (q, w) in quick.iter_mut().zip(&buf[..n]) {
-            *q = quick_key(w);
+        let mut norms: [Norm; 24] = [None; 24];
+        for (q, w) in norms.iter_mut().zip(&buf[..n]) {
+            *q = normalise(w);
         }
         // "d.o.b." and similar dotted forms are separate one-letter words.
-        if list.iter().any(|p| phrase_in(&buf[..n], &quick[..n], p)) {
+        if list.iter().any(|p| phrase_in(&norms[..n], p)) {
             return true;
         }
     }
@@ -878,6 +901,60 @@ mod tests {
                     &text, s, e, window, Kind::DateOfBirth,
                 );
                 proptest::prop_assert_eq!(got, want, "{:?} {}..{} window {}", text, s, e, window);
+            }
+        }
+    }
+
+    fn all_phrase_words() -> Vec<&'static str> {
+        LISTS
+            .iter()
+            .flat_map(|l| l.iter().flat_map(|p| p.split(' ')))
+            .collect()
+    }
+
+    #[test]
+    fn normalised_words_compare_as_word_eq() {
+        let words = [
+            "DOB",
+            "dob",
+            "d'ob",
+            "Teléfono",
+            "TELÉFONO",
+            "cumpleaños",
+            "CUMPLEAÑOS",
+            "driver\u{2019}s",
+            "drivers",
+            "nació",
+            "naciÓ",
+            "\u{212a}",
+            "İd",
+            "Straße",
+            "ß",
+            "tarjeta",
+            "número",
+            "NÚMERO",
+            "x",
+            "passportnumber",
+            "ñ",
+            "Ç",
+            "çard",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'l'",
+        ];
+        for w in words {
+            for p in all_phrase_words() {
+                assert_eq!(norm_eq(&normalise(w), p), word_eq(w, p), "{w} {p}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn normalised_equals_word_eq_random(
+            w in "[a-zA-Z'\u{2019}áéíóúñÑÉçÇüİ\u{212a}ß]{0,40}",
+        ) {
+            for p in all_phrase_words() {
+                proptest::prop_assert_eq!(norm_eq(&normalise(&w), p), word_eq(&w, p), "{} {}", w, p);
             }
         }
     }

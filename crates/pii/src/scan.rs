@@ -49,23 +49,46 @@ const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 struct Window {
     base: usize,
     m: simd::Masks,
+    /// Letters and digits, computed on first use.
+    alnum: Option<u64>,
 }
 
 impl Window {
-    fn at(b: &[u8], base: usize) -> Window {
-        let m = match b
+    /// Calls `f` with the 64 bytes at `base`, zeros past the end of `b`.
+    #[inline(always)]
+    fn block<R>(b: &[u8], base: usize, f: impl FnOnce(&[u8; 64]) -> R) -> R {
+        match b
             .get(base..base + 64)
             .and_then(|s| <&[u8; 64]>::try_from(s).ok())
         {
-            Some(a) => simd::masks(a),
+            Some(a) => f(a),
             None => {
                 let mut a = [0u8; 64];
                 let rest = b.get(base..).unwrap_or(&[]);
                 a[..rest.len()].copy_from_slice(rest);
-                simd::masks(&a)
+                f(&a)
             }
-        };
-        Window { base, m }
+        }
+    }
+
+    fn at(b: &[u8], base: usize) -> Window {
+        Window {
+            base,
+            m: Window::block(b, base, simd::masks),
+            alnum: None,
+        }
+    }
+
+    #[inline(always)]
+    fn alnum_mask(&mut self, b: &[u8]) -> u64 {
+        match self.alnum {
+            Some(m) => m,
+            None => {
+                let m = Window::block(b, self.base, simd::alnum);
+                self.alnum = Some(m);
+                m
+            }
+        }
     }
 
     /// Index of the next ASCII digit or `@` at or after `i`, moving the
@@ -102,9 +125,9 @@ impl Window {
 
     /// [`alnum_run`] at `t`, which is inside the window.
     #[inline(always)]
-    fn alnum_run(&self, b: &[u8], t: usize, max: usize) -> usize {
+    fn alnum_run(&mut self, b: &[u8], t: usize, max: usize) -> usize {
         let k = t - self.base;
-        let r = (!(self.m.alnum >> k)).trailing_zeros() as usize;
+        let r = (!(self.alnum_mask(b) >> k)).trailing_zeros() as usize;
         if r < max && k + r == 64 {
             alnum_run(b, t, max)
         } else {
@@ -115,13 +138,13 @@ impl Window {
     /// [`alnum_run_back`] ending at `t` (exclusive), which is inside the
     /// window.
     #[inline(always)]
-    fn alnum_run_back(&self, b: &[u8], t: usize, max: usize) -> usize {
+    fn alnum_run_back(&mut self, b: &[u8], t: usize, max: usize) -> usize {
         let k = t - self.base;
         // Bits of the bytes before `t`, highest first.
         let r = if k == 0 {
             0
         } else {
-            (!(self.m.alnum << (64 - k))).leading_zeros() as usize
+            (!(self.alnum_mask(b) << (64 - k))).leading_zeros() as usize
         };
         if r < max && r == k {
             alnum_run_back(b, t, max)

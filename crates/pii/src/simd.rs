@@ -17,10 +17,35 @@
 pub(crate) struct Masks {
     /// ASCII digits.
     pub digit: u64,
-    /// ASCII letters and digits.
-    pub alnum: u64,
     /// ASCII digits and `@`: where the scanner stops.
     pub trigger: u64,
+}
+
+/// ASCII letters and digits of `block` (computed apart from [`masks`]: most
+/// blocks need only those).
+#[inline(always)]
+pub(crate) fn alnum(block: &[u8; 64]) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: SSE2 is part of the x86_64 baseline (see `masks`).
+        unsafe { x86::alnum_sse2(block) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        alnum_portable(block)
+    }
+}
+
+/// Portable [`alnum`].
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub(crate) fn alnum_portable(block: &[u8; 64]) -> u64 {
+    let mut m = 0;
+    for (j, &c) in block.iter().enumerate() {
+        if c.is_ascii_alphanumeric() {
+            m |= 1u64 << j;
+        }
+    }
+    m
 }
 
 /// [`Masks`] of `block`.
@@ -47,9 +72,6 @@ pub(crate) fn masks_portable(block: &[u8; 64]) -> Masks {
         if c.is_ascii_digit() {
             m.digit |= bit;
             m.trigger |= bit;
-        }
-        if c.is_ascii_alphanumeric() {
-            m.alnum |= bit;
         }
         if c == b'@' {
             m.trigger |= bit;
@@ -127,7 +149,6 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "sse2")]
     pub(super) fn masks_sse2(block: &[u8; 64]) -> Masks {
-        let case = _mm_set1_epi8(0x20);
         let at = _mm_set1_epi8(b'@' as i8);
         let mut m = Masks::default();
         for k in 0..4 {
@@ -135,11 +156,24 @@ mod x86 {
             // array; `_mm_loadu_si128` has no alignment requirement.
             let x = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * k).cast()) };
             let d = digits(x);
-            let an = _mm_or_si128(d, letters(_mm_or_si128(x, case)));
             let tr = _mm_or_si128(d, _mm_cmpeq_epi8(x, at));
             m.digit |= bits(d) << (16 * k);
-            m.alnum |= bits(an) << (16 * k);
             m.trigger |= bits(tr) << (16 * k);
+        }
+        m
+    }
+
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    pub(super) fn alnum_sse2(block: &[u8; 64]) -> u64 {
+        let case = _mm_set1_epi8(0x20);
+        let mut m = 0;
+        for k in 0..4 {
+            // SAFETY: bytes `16 * k .. 16 * k + 16` are inside the 64-byte
+            // array; `_mm_loadu_si128` has no alignment requirement.
+            let x = unsafe { _mm_loadu_si128(block.as_ptr().add(16 * k).cast()) };
+            let an = _mm_or_si128(digits(x), letters(_mm_or_si128(x, case)));
+            m |= bits(an) << (16 * k);
         }
         m
     }
@@ -197,6 +231,7 @@ mod tests {
             let mut block = [0u8; 64];
             block.copy_from_slice(&v);
             prop_assert_eq!(masks(&block), masks_portable(&block));
+            prop_assert_eq!(alnum(&block), alnum_portable(&block));
         }
 
         #[test]
@@ -216,6 +251,7 @@ mod tests {
         for c in 0..=255u8 {
             let block = [c; 64];
             assert_eq!(masks(&block), masks_portable(&block), "{c:#x}");
+            assert_eq!(alnum(&block), alnum_portable(&block), "{c:#x}");
             for d in 0..=255u8 {
                 let x = [c; 16];
                 let y = [d; 16];

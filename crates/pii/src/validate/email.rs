@@ -1,12 +1,41 @@
 //! E-mail addresses: local@domain.tld with a sane domain and TLD.
 
+const LOCAL: u8 = 1;
+const DOMAIN: u8 = 2;
+const LABEL: u8 = 4;
+
+/// Per byte: allowed in the local part, in a domain, in a domain label.
+const CHARS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let an = c.is_ascii_alphanumeric();
+        let mut f = 0;
+        if an || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'') {
+            f |= LOCAL;
+        }
+        if an || c == b'-' || c == b'.' {
+            f |= DOMAIN;
+        }
+        if an || c == b'-' {
+            f |= LABEL;
+        }
+        t[i] = f;
+        i += 1;
+    }
+    t
+};
+
 /// Characters allowed in the local part (dot-atom, without the rare ones).
+#[inline(always)]
 pub(crate) fn local_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"._%+-'".contains(&c)
+    CHARS[usize::from(c)] & LOCAL != 0
 }
 
+#[inline(always)]
 pub(crate) fn domain_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
+    CHARS[usize::from(c)] & DOMAIN != 0
 }
 
 fn label_ok(l: &[u8]) -> bool {
@@ -14,7 +43,7 @@ fn label_ok(l: &[u8]) -> bool {
         && l.len() <= 63
         && l[0] != b'-'
         && l[l.len() - 1] != b'-'
-        && l.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+        && l.iter().all(|&c| CHARS[usize::from(c)] & LABEL != 0)
 }
 
 /// Validate a domain: at least two labels, TLD alphabetic (2-24) or punycode.
@@ -63,6 +92,20 @@ pub(crate) fn local_ok(l: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn char_tables() {
+        for c in 0..=255u8 {
+            let an = c.is_ascii_alphanumeric();
+            assert_eq!(local_char(c), an || b"._%+-'".contains(&c), "{c:#x}");
+            assert_eq!(domain_char(c), an || c == b'-' || c == b'.', "{c:#x}");
+            assert_eq!(
+                CHARS[usize::from(c)] & LABEL != 0,
+                an || c == b'-',
+                "{c:#x}"
+            );
+        }
+    }
 
     #[test]
     fn valid() {
