@@ -22,10 +22,12 @@
 //! # Layout
 //!
 //! - `kind`: [`Kind`] and [`Confidence`], names and labels.
-//! - `scan`: candidate finding — a vectorisable skip loop to the next digit or
-//!   `@`, cheap shape gates that send each token only to the readers it can
-//!   fit, bounded per-kind pattern readers, choice among overlapping
-//!   candidates.
+//! - `scan`: candidate finding — bit scans over 64-byte class masks to the
+//!   next digit or `@` and to token bounds, cheap shape gates that send each
+//!   token only to the readers it can fit, bounded per-kind pattern readers,
+//!   choice among overlapping candidates.
+//! - `simd`: the class masks (SSE2 on x86_64, the crate's only `unsafe`
+//!   code; a portable version elsewhere, tested against it).
 //! - `context`: whole-word, case-insensitive context words (English, Spanish)
 //!   in a window around a candidate.
 //! - `mask`: masked evidence for reports ([`mask()`]).

@@ -1,6 +1,6 @@
-//! Candidate finding: a skip loop (one SWAR word, then 16-byte blocks the
-//! compiler vectorises, then SWAR words) jumps to the next ASCII digit or
-//! `@`; stand-alone short numbers are settled at once from one read of
+//! Candidate finding: a window of 64-byte class masks (`simd`) gives the
+//! next ASCII digit or `@`, digit runs and token bounds by bit scans;
+//! stand-alone short numbers are settled at once from one read of
 //! their digits and the bytes around them; shape gates send
 //! the token there only to the readers it can fit; each reader looks at it
 //! (bounded in length, so the whole scan is linear), validators decide, and
