@@ -232,7 +232,36 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 let _ = ctrl_c.await;
             }
         };
-        doublecheck_gate::serve_with(config, doublecheck_web::router, shutdown).await
+        // The portal's workers stop with the listeners.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let mut portal_error = None;
+        let served = doublecheck_gate::serve_with(
+            config,
+            |state| {
+                let web = doublecheck_web::router(state.clone());
+                match doublecheck_portal::PortalState::load(state) {
+                    Ok(portal) => {
+                        doublecheck_portal::start_workers(portal.clone(), stop_rx);
+                        web.merge(doublecheck_portal::router(portal))
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the verification portal is off");
+                        portal_error = Some(e);
+                        web
+                    }
+                }
+            },
+            shutdown,
+        )
+        .await;
+        if let Some(e) = portal_error {
+            tracing::error!(error = %e, "the verification portal was off");
+        }
+        served
     })
     .map_err(|e| {
         let code = match e {

@@ -5,10 +5,12 @@
 //! - `policy check|show`: validate a policy file, or print the built-in one.
 //! - `serve`, `config init`, `holds list|show|release|reject`, `audit verify`: the gate.
 //! - `user add|list|disable`: staff accounts of the review queue.
+//! - `apikey create|list|revoke`: API keys of the verification portal's API.
 //!
 //! Exit codes: 0 everything allowed, 1 a warning, 2 something held, rewritten or rejected,
 //! 64 usage error, 65 invalid policy or data, 66 input not found, 74 I/O error.
 
+mod apikey_cmds;
 mod gate_cmds;
 mod input;
 mod output;
@@ -80,6 +82,9 @@ enum Command {
     /// Add, list or disable staff accounts of the review queue.
     #[command(subcommand)]
     User(user_cmds::UserCommand),
+    /// Create, list or revoke API keys of the verification portal (dk_test_…, dk_live_…).
+    #[command(subcommand)]
+    Apikey(apikey_cmds::ApikeyCommand),
 }
 
 #[derive(clap::Args)]
@@ -164,6 +169,7 @@ fn main() -> ExitCode {
         Command::Holds(cmd) => gate_cmds::holds(cmd),
         Command::Audit(cmd) => gate_cmds::audit(cmd),
         Command::User(cmd) => user_cmds::user(cmd),
+        Command::Apikey(cmd) => apikey_cmds::apikey(cmd),
         Command::Policy(PolicyCommand::Show) => {
             print!("{}", include_str!("../../engine/src/policy/default.toml"));
             Ok(0)

@@ -40,7 +40,7 @@ pub enum UserCommand {
     },
 }
 
-fn actor(given: Option<String>) -> String {
+pub(crate) fn actor(given: Option<String>) -> String {
     given.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| {
         format!(
             "cli:{}",
@@ -52,7 +52,7 @@ fn actor(given: Option<String>) -> String {
     })
 }
 
-async fn open(config: &doublecheck_gate::Config, create: bool) -> anyhow::Result<Store> {
+pub(crate) async fn open(config: &doublecheck_gate::Config, create: bool) -> anyhow::Result<Store> {
     if config.database.url.is_none() && !config.data_dir.is_dir() {
         if create {
             std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -76,7 +76,7 @@ async fn open(config: &doublecheck_gate::Config, create: bool) -> anyhow::Result
         .map_err(|e| fail(EX_IOERR, format!("cannot open the database: {e}")))
 }
 
-fn store_fail(e: StoreError) -> anyhow::Error {
+pub(crate) fn store_fail(e: StoreError) -> anyhow::Error {
     let code = match &e {
         StoreError::NotFound => EX_NOINPUT,
         StoreError::Conflict(_) | StoreError::Invalid(_) | StoreError::Forbidden(_) => EX_DATAERR,

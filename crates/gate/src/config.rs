@@ -32,6 +32,7 @@ pub struct Config {
     pub milter: MilterConfig,
     pub web: crate::web_config::WebConfig,
     pub notices: NoticesConfig,
+    pub portal: crate::portal_config::PortalConfig,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -138,6 +139,7 @@ impl Default for Config {
             milter: MilterConfig::default(),
             web: crate::web_config::WebConfig::default(),
             notices: NoticesConfig::default(),
+            portal: crate::portal_config::PortalConfig::default(),
         }
     }
 }
@@ -287,6 +289,9 @@ impl Config {
             }
         }
         if let Some(p) = self.web.problem() {
+            return Err(bad(p));
+        }
+        if let Some(p) = self.portal.problem() {
             return Err(bad(p));
         }
         for (what, v) in [

@@ -19,6 +19,8 @@
 //! - [`serve`]: starts the enabled listeners and stops them on shutdown.
 //! - [`web_config`]: the `[web]` section — the staff review queue (crate `doublecheck-web`),
 //!   mounted on the HTTP listener through [`serve::serve_with`].
+//! - [`portal_config`]: the `[portal]` section — the verification portal's API (crate
+//!   `doublecheck-portal`), mounted the same way.
 
 pub mod config;
 pub mod delivery;
@@ -26,6 +28,7 @@ pub mod http;
 pub mod metrics;
 pub mod milter;
 pub mod notice;
+pub mod portal_config;
 pub mod release;
 pub mod serve;
 pub mod smtp;
@@ -36,4 +39,5 @@ pub mod web_config;
 pub use config::{Config, ConfigError, OnError};
 pub use serve::{ServeError, serve, serve_with};
 pub use state::AppState;
+pub use portal_config::PortalConfig;
 pub use web_config::WebConfig;

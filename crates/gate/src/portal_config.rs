@@ -1,0 +1,131 @@
+//! The `[portal]` section of `doublecheck.toml`: the verification portal's developer API
+//! (`/v1/verification_sessions`, …, crate `doublecheck-portal`) served on the HTTP listener.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// Serve the portal's API and run its workers (webhooks, messages to customers).
+    pub enabled: bool,
+    /// The base URL customers open (`https://verify.example.com`); links are
+    /// `{public_url}/verify/{token}`. Without it, `http://` and the HTTP listener's address.
+    pub public_url: Option<String>,
+    /// The server key for the keyed hashes of `known` values and one-time codes (32 random
+    /// bytes, created on first start). `DOUBLECHECK_PORTAL_KEY` (64 hex digits) overrides it.
+    /// Default: `portal.key` under `data_dir`.
+    pub key_file: Option<PathBuf>,
+    /// How long a link stays valid (default 72 h).
+    pub link_ttl_secs: u64,
+    /// How long a session waits for the customer when the API does not say (`expires_in`;
+    /// default 7 days).
+    pub session_ttl_secs: u64,
+    /// The sender of messages to customers.
+    pub mail_from: String,
+    /// The message every customer of a batch gets, each their own: `{{verify_link}}` becomes
+    /// their link, `{{name}}` their name.
+    pub message_subject: String,
+    pub message_body: String,
+    /// Waits before each retry of a webhook delivery, in seconds; after the last, it is given
+    /// up. Default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, 10 h (about three days).
+    pub webhook_retry_secs: Vec<u64>,
+    /// Waits before each retry of a message to a customer (default 60 s, 5 min, 30 min, 2 h).
+    pub message_retry_secs: Vec<u64>,
+    /// How long a webhook receiver may take to answer (default 10 s).
+    pub webhook_timeout_secs: u64,
+    /// How often the workers look for due work, in milliseconds (default 1000).
+    pub worker_interval_ms: u64,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            enabled: true,
+            public_url: None,
+            key_file: None,
+            link_ttl_secs: 72 * 3600,
+            session_ttl_secs: 7 * 24 * 3600,
+            mail_from: "verify@localhost".into(),
+            message_subject: "Please verify your details".into(),
+            message_body: "Hello {{name}},\n\nPlease confirm your details through our secure \
+                           page:\n\n{{verify_link}}\n\nThe link works once and expires in 72 \
+                           hours. Never send documents by email.\n"
+                .into(),
+            webhook_retry_secs: vec![5, 300, 1800, 7200, 18_000, 36_000, 36_000, 36_000],
+            message_retry_secs: vec![60, 300, 1800, 7200],
+            webhook_timeout_secs: 10,
+            worker_interval_ms: 1000,
+        }
+    }
+}
+
+impl PortalConfig {
+    /// A sentence saying what is wrong, if anything.
+    pub fn problem(&self) -> Option<String> {
+        if self.link_ttl_secs == 0 || self.session_ttl_secs == 0 {
+            return Some(
+                "portal.link_ttl_secs and portal.session_ttl_secs must be at least 1".into(),
+            );
+        }
+        if self.webhook_timeout_secs == 0 || self.worker_interval_ms == 0 {
+            return Some(
+                "portal.webhook_timeout_secs and portal.worker_interval_ms must be at least 1"
+                    .into(),
+            );
+        }
+        if let Some(u) = &self.public_url {
+            let rest = u
+                .strip_prefix("https://")
+                .or_else(|| u.strip_prefix("http://"));
+            let ok = rest.is_some_and(|h| {
+                !h.is_empty()
+                    && !h.contains(['?', '#', ' ', '@'])
+                    && h.chars().all(|c| c.is_ascii_graphic())
+            });
+            if !ok {
+                return Some(format!(
+                    "portal.public_url must be an http(s) URL without query, not {u:?}"
+                ));
+            }
+        }
+        let from = self.mail_from.trim();
+        if from.matches('@').count() != 1 || from.contains(['<', '>', ' ', ',', '\r', '\n']) {
+            return Some(format!(
+                "portal.mail_from must be a plain address, not {:?}",
+                self.mail_from
+            ));
+        }
+        if !self.message_body.contains("{{verify_link}}") {
+            return Some("portal.message_body must contain {{verify_link}}".into());
+        }
+        if self.message_subject.contains(['\r', '\n']) || self.message_subject.len() > 200 {
+            return Some("portal.message_subject must be one line of at most 200 bytes".into());
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn portal_section_parses_and_is_checked() {
+        let c = Config::from_toml(
+            "[portal]\npublic_url = \"https://verify.example.com\"\nwebhook_retry_secs = [1, 2]\n",
+            "d.toml",
+        )
+        .expect("valid");
+        assert_eq!(c.portal.webhook_retry_secs, vec![1, 2]);
+        for bad in [
+            "[portal]\nlink_ttl_secs = 0\n",
+            "[portal]\npublic_url = \"verify.example.com\"\n",
+            "[portal]\nmail_from = \"a b\"\n",
+            "[portal]\nmessage_body = \"no link\"\n",
+            "[portal]\nunknown = 1\n",
+        ] {
+            assert!(Config::from_toml(bad, "d.toml").is_err(), "{bad}");
+        }
+    }
+}
