@@ -3,6 +3,7 @@
 //! ```toml
 //! [vault]
 //! max_document_bytes = 67108864
+//! fsync = true   # local store: blobs are on disk before put returns
 //! # master keys come from the environment by default:
 //! #   DOUBLECHECK_MASTER_KEY, DOUBLECHECK_PREVIOUS_MASTER_KEYS (comma-separated)
 //!
@@ -30,7 +31,7 @@ use crate::keys::KeyRing;
 use crate::vault::{DEFAULT_MAX_DOCUMENT_BYTES, Vault};
 
 /// The vault's settings.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VaultConfig {
     /// Where blobs are stored.
@@ -43,6 +44,14 @@ pub struct VaultConfig {
     /// Older master key strings, for reading documents not yet re-wrapped. When absent,
     /// `DOUBLECHECK_PREVIOUS_MASTER_KEYS` (comma-separated) is used.
     pub previous_master_keys: Option<Vec<String>>,
+    /// Local store only: fsync each blob and its directory before `put` returns, so a document
+    /// the customer was told is received survives a crash. Default true.
+    #[serde(default = "yes")]
+    pub fsync: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Where blobs are stored.
@@ -79,6 +88,18 @@ pub enum StoreConfig {
     },
 }
 
+impl Default for VaultConfig {
+    fn default() -> Self {
+        VaultConfig {
+            store: StoreConfig::default(),
+            max_document_bytes: None,
+            master_key: None,
+            previous_master_keys: None,
+            fsync: true,
+        }
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig::Local {
@@ -92,6 +113,7 @@ impl fmt::Debug for VaultConfig {
         f.debug_struct("VaultConfig")
             .field("store", &self.store)
             .field("max_document_bytes", &self.max_document_bytes)
+            .field("fsync", &self.fsync)
             .field(
                 "master_key",
                 &self.master_key.as_ref().map(|_| "<redacted>"),
@@ -149,7 +171,7 @@ impl VaultConfig {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Vault, VaultError> {
         let keys = self.key_ring(&env)?;
-        let store = self.store.build()?;
+        let store = self.store.build_with(self.fsync)?;
         Ok(Vault::new(store, keys).with_max_document_bytes(
             self.max_document_bytes
                 .unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES),
@@ -185,8 +207,12 @@ impl VaultConfig {
 }
 
 impl StoreConfig {
-    /// The object store these settings describe.
+    /// The object store these settings describe (a local store fsyncs its writes).
     pub fn build(&self) -> Result<Arc<dyn ObjectStore>, VaultError> {
+        self.build_with(true)
+    }
+
+    fn build_with(&self, fsync: bool) -> Result<Arc<dyn ObjectStore>, VaultError> {
         match self {
             StoreConfig::Local { path } => {
                 if path.trim().is_empty() {
@@ -198,7 +224,8 @@ impl StoreConfig {
                     ))
                 })?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
-                    .map_err(|e| VaultError::Config(format!("document directory {path:?}: {e}")))?;
+                    .map_err(|e| VaultError::Config(format!("document directory {path:?}: {e}")))?
+                    .with_fsync(fsync);
                 Ok(Arc::new(fs))
             }
             #[cfg(feature = "s3")]

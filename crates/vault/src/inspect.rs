@@ -14,12 +14,16 @@
 //!    `unsupported_type`. A PDF header after leading bytes (which Acrobat tolerates) is refused.
 //! 3. **Polyglots** (all three types, over every byte) → `polyglot`:
 //!    - a ZIP end-of-central-directory record (`PK\5\6`) in the last 65,557 bytes (where ZIP
-//!      readers look for it), or a central directory header (`PK\1\2`) together with an
-//!      end-of-central-directory record anywhere, or a ZIP64 end record (`PK\6\6`);
+//!      readers look for it; ZIP64 archives have one too), or a central directory header
+//!      (`PK\1\2`) together with an end-of-central-directory record anywhere;
 //!    - a RAR (`Rar!\x1A\x07`) or 7-Zip (`7z\xBC\xAF\x27\x1C`) signature anywhere;
-//!    - markup or script, ASCII case-insensitive, anywhere: `<script`, `<html`, `<body`,
-//!      `<iframe`, `<svg`, `<object`, `<embed`, `<!doctype`, `<?php`, `javascript:`.
-//!      (XMP metadata, which photos and PDFs carry, uses none of these.)
+//!    - markup or script, ASCII case-insensitive, anywhere: `<script`, `<iframe`, `<object`,
+//!      `<embed`, `<!doctype`, `javascript:`, `onload=`, `onerror=`, and `<html` or `<body`
+//!      followed by whitespace, `>` or `/`. (XMP metadata, which photos and PDFs carry, uses
+//!      none of these.) Every pattern is at least 6 fixed bytes, so compressed pixel data
+//!      matches one by chance about once in 10^5 uploads of 10 MB; shorter tags such as
+//!      `<svg` would refuse about 2% of large photos, and what makes them dangerous —
+//!      `<script` or an `on…=` handler — is checked anyway.
 //! 4. **PDF**:
 //!    - `%%EOF` must occur in the last 1,024 bytes and only whitespace or NUL may follow the last
 //!      one (appended data is how PDF polyglots are made) → else `pdf_malformed` / `polyglot`;
@@ -55,6 +59,7 @@
 //! Every error has a machine [`UploadError::code`] and a one-sentence
 //! [`UploadError::customer_message`] in English.
 
+use std::borrow::Cow;
 use std::io::{Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -192,12 +197,16 @@ impl UploadError {
     }
 
     /// One sentence for the customer, in English.
-    pub fn customer_message(&self) -> &'static str {
-        match self {
+    pub fn customer_message(&self) -> Cow<'static, str> {
+        if let UploadError::TooLarge { max, .. } = self {
+            let mb = (*max as f64 / (1024.0 * 1024.0) * 10.0).floor() / 10.0;
+            return Cow::Owned(format!(
+                "The file is too large; please upload a file of at most {mb} MB."
+            ));
+        }
+        Cow::Borrowed(match self {
             UploadError::Empty => "The file is empty; please choose the document again.",
-            UploadError::TooLarge { .. } => {
-                "The file is too large; please upload a file of at most 10 MB."
-            }
+            UploadError::TooLarge { .. } => "The file is too large; please upload a smaller file.",
             UploadError::UnsupportedType => {
                 "This type of file is not accepted; please upload a JPEG or PNG photo or a PDF."
             }
@@ -228,7 +237,7 @@ impl UploadError {
             UploadError::BadFilename(_) => {
                 "The file name is not accepted; please rename the file without slashes or special characters."
             }
-        }
+        })
     }
 }
 
@@ -388,9 +397,6 @@ fn check_polyglot(b: &[u8]) -> Result<(), UploadError> {
     if memmem::find(b, b"PK\x01\x02").is_some() && memmem::find(b, b"PK\x05\x06").is_some() {
         return Err(UploadError::Polyglot("a ZIP central directory"));
     }
-    if memmem::find(b, b"PK\x06\x06").is_some() {
-        return Err(UploadError::Polyglot("a ZIP64 end record"));
-    }
     if memmem::find(b, b"Rar!\x1a\x07").is_some() {
         return Err(UploadError::Polyglot("a RAR archive"));
     }
@@ -409,20 +415,31 @@ fn markup_finder() -> &'static aho_corasick::AhoCorasick {
     FINDER.get_or_init(|| {
         aho_corasick::AhoCorasick::builder()
             .ascii_case_insensitive(true)
-            .build([
-                "<script",
-                "<html",
-                "<body",
-                "<iframe",
-                "<svg",
-                "<object",
-                "<embed",
-                "<!doctype",
-                "<?php",
-                "javascript:",
-            ])
+            .build(markup_patterns())
             .unwrap_or_else(|_| unreachable!("fixed patterns build"))
     })
+}
+
+fn markup_patterns() -> Vec<String> {
+    let mut p: Vec<String> = [
+        "<script",
+        "<iframe",
+        "<object",
+        "<embed",
+        "<!doctype",
+        "javascript:",
+        "onload=",
+        "onerror=",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for tag in ["<html", "<body"] {
+        for end in [" ", "\t", "\n", "\r", "\x0c", ">", "/"] {
+            p.push(format!("{tag}{end}"));
+        }
+    }
+    p
 }
 
 const PDF_ACTIVE_NAMES: &[&str] = &[

@@ -339,6 +339,8 @@ fn too_large_is_refused_before_parsing() {
     let mut big = jpeg(16, 16);
     big.resize(10 * 1024 * 1024 + 1, 0);
     assert_eq!(code(inspect(&big, &policy())), "too_large");
+    let msg = inspect(&big, &policy()).unwrap_err().customer_message();
+    assert!(msg.contains("at most 10 MB"), "{msg}");
     let small = UploadPolicy {
         max_bytes: 100,
         ..policy()
@@ -408,6 +410,28 @@ fn html_and_script_polyglots_are_refused() {
         &[b"<< /Length 20 >>\nstream\n<iframe src=x>     \nendstream".to_vec()],
     );
     assert_eq!(code(inspect(&d, &policy())), "polyglot");
+}
+
+#[test]
+fn compressed_noise_is_not_a_polyglot() {
+    // A PDF carrying 8 MB of incompressible bytes (as scanned pages do) passes the polyglot
+    // rules: no pattern is short enough to match by chance.
+    for seed in [1u64, 2, 3] {
+        let mut x = seed;
+        let noise: Vec<u8> = (0..8 * 1024 * 1024)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let mut obj =
+            format!("<< /Length {} /Filter /DCTDecode >>\nstream\n", noise.len()).into_bytes();
+        obj.extend_from_slice(&noise);
+        obj.extend_from_slice(b"\nendstream");
+        assert!(inspect(&pdf("", &[obj]), &policy()).is_ok(), "seed {seed}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -504,6 +504,9 @@ async fn config_builds_a_local_vault_from_the_environment() {
         .await
         .unwrap();
     assert!(store_dir.join(&sealed.object_path).exists());
+    assert!(cfg.fsync, "fsync is the default");
+    let store_debug = format!("{:?}", vault.store());
+    assert!(store_debug.contains("fsync: true"), "{store_debug}");
     assert!(matches!(
         vault
             .put("file_cfg2", Bytes::from(vec![0u8; 5001]), "image/png")
