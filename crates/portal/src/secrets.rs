@@ -48,7 +48,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())
@@ -224,7 +224,7 @@ pub fn normalize_known(field: &str, value: &str) -> Option<String> {
             let y: u32 = v[0..4].parse().ok()?;
             let m: u32 = v[5..7].parse().ok()?;
             let d: u32 = v[8..10].parse().ok()?;
-            let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+            let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
             let days = [
                 31,
                 if leap { 29 } else { 28 },
