@@ -19,6 +19,7 @@
 //! - `customer/` (the customer's pages, `/verify/{token}`) lives beside these modules.
 
 pub mod api;
+pub mod customer;
 pub mod error;
 pub mod openapi;
 pub mod outbox;
@@ -123,7 +124,9 @@ pub fn router(state: PortalState) -> axum::Router {
     if !state.app.config.portal.enabled {
         return axum::Router::new();
     }
-    api::router(state)
+    api::router(state.clone()).merge(customer::customer_routes(
+        customer::CustomerState::from_portal(state),
+    ))
 }
 
 /// Starts the webhook and message workers; they stop when `stop` turns true.

@@ -1,0 +1,152 @@
+//! How one-time codes reach the customer: [`CodeSender`], with an email implementation
+//! (one message to one recipient through the gate's upstream, `smtp.upstream`) and an SMS
+//! implementation that posts JSON to an HTTP hook (the deployment's SMS provider or relay).
+
+use super::i18n::Lang;
+use doublecheck_gate::delivery::{self, DeliveryError};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A code to send.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeMessage<'a> {
+    /// An email address or a phone number in international form, from the session.
+    pub to: &'a str,
+    pub code: &'a str,
+    pub lang: Lang,
+}
+
+/// A channel for one-time codes.
+pub trait CodeSender: Send + Sync {
+    /// `email` or `sms`: which contact detail of the session it sends to.
+    fn channel(&self) -> &'static str;
+
+    fn send<'a>(
+        &'a self,
+        m: CodeMessage<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// The text of a code message.
+pub fn code_text(m: &CodeMessage<'_>) -> (&'static str, String) {
+    match m.lang {
+        Lang::En => (
+            "Your verification code",
+            format!(
+                "Your verification code is {}. It is valid for 10 minutes.\n\n\
+                 If you did not ask for it, ignore this message. We never ask for documents by email.\n",
+                m.code
+            ),
+        ),
+        Lang::Es => (
+            "Su código de verificación",
+            format!(
+                "Su código de verificación es {}. Es válido durante 10 minutos.\n\n\
+                 Si no lo ha pedido, ignore este mensaje. Nunca pedimos documentos por correo electrónico.\n",
+                m.code
+            ),
+        ),
+    }
+}
+
+/// Codes by email: one message, one recipient, through `smtp.upstream`.
+#[derive(Debug, Clone)]
+pub struct EmailCodeSender {
+    pub upstream: Option<String>,
+    pub from: String,
+}
+
+impl CodeSender for EmailCodeSender {
+    fn channel(&self) -> &'static str {
+        "email"
+    }
+
+    fn send<'a>(
+        &'a self,
+        m: CodeMessage<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(upstream) = &self.upstream else {
+                return Err("smtp.upstream is not set".into());
+            };
+            let (subject, body) = code_text(&m);
+            let raw = crate::outbox::build_message(&self.from, m.to, subject, &body);
+            if raw.is_empty() {
+                return Err("the message could not be built".into());
+            }
+            let rcpt = [m.to.to_string()];
+            match tokio::time::timeout(
+                Duration::from_secs(30),
+                delivery::send(upstream, &self.from, &rcpt, &raw),
+            )
+            .await
+            {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(DeliveryError::Temporary(e) | DeliveryError::Permanent(e))) => Err(e),
+                Err(_) => Err("the upstream did not answer in 30 s".into()),
+            }
+        })
+    }
+}
+
+/// Codes by SMS through an HTTP hook: `POST {url}` with
+/// `{"to": "+34600000000", "message": "…", "channel": "sms"}` (JSON); any 2xx is success.
+#[derive(Debug, Clone)]
+pub struct SmsHookSender {
+    pub url: String,
+    client: reqwest::Client,
+}
+
+impl SmsHookSender {
+    /// A hook at `url` (http or https), answering within `timeout`.
+    pub fn new(url: &str, timeout: Duration) -> Result<SmsHookSender, String> {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(format!("the SMS hook must be an http(s) URL, not {url:?}"));
+        }
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(SmsHookSender {
+            url: url.to_string(),
+            client,
+        })
+    }
+}
+
+impl CodeSender for SmsHookSender {
+    fn channel(&self) -> &'static str {
+        "sms"
+    }
+
+    fn send<'a>(
+        &'a self,
+        m: CodeMessage<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let (_, text) = code_text(&m);
+            let body = serde_json::json!({
+                "to": m.to,
+                "message": text.trim_end(),
+                "channel": "sms",
+            })
+            .to_string();
+            let res = self
+                .client
+                .post(&self.url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| format!("SMS hook: {e}"))?;
+            if res.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("SMS hook answered {}", res.status()))
+            }
+        })
+    }
+}
