@@ -145,15 +145,46 @@ fn main() {
         rt.block_on(vault.destroy(&sealed)).unwrap();
     }
 
+    // The same two with fsync (the default of VaultConfig for a local store).
+    let synced: Arc<LocalFileSystem> = Arc::new(
+        LocalFileSystem::new_with_prefix(dir.path())
+            .unwrap()
+            .with_fsync(true),
+    );
+    let mut plain_sync = Stats::new();
+    for i in 0..rounds {
+        let bytes = Bytes::from(doc.clone());
+        let path = Path::from(format!("plain-sync/{i}"));
+        let t = Instant::now();
+        rt.block_on(synced.put(&path, PutPayload::from(bytes)))
+            .unwrap();
+        plain_sync.times.push(t.elapsed());
+        rt.block_on(synced.delete(&path)).unwrap();
+    }
+    let vault_sync = Vault::new(synced.clone(), vault.keys().clone());
+    let mut put_sync = Stats::new();
+    for i in 0..rounds {
+        let bytes = Bytes::from(doc.clone());
+        let t = Instant::now();
+        let sealed = rt
+            .block_on(vault_sync.put(&format!("file_sync{i}"), bytes, "application/pdf"))
+            .unwrap();
+        put_sync.times.push(t.elapsed());
+        rt.block_on(vault_sync.destroy(&sealed)).unwrap();
+    }
+
     println!();
     aes.line("AES-256-GCM alone (in place)", DOC);
     sha.line("SHA-256 alone", DOC);
     plain.line("object_store put, plaintext (local disk)", DOC);
     put.line("vault.put: encrypt + store  [target >= 200]", DOC);
     get.line("vault.get: read + verify + decrypt", DOC);
+    plain_sync.line("object_store put, plaintext, fsync", DOC);
+    put_sync.line("vault.put with fsync  [target >= 200]", DOC);
     println!(
-        "vault.put / plain put: {:.2}x the time",
-        put.median().as_secs_f64() / plain.median().as_secs_f64()
+        "vault.put / plain put: {:.2}x the time; with fsync {:.2}x",
+        put.median().as_secs_f64() / plain.median().as_secs_f64(),
+        put_sync.median().as_secs_f64() / plain_sync.median().as_secs_f64()
     );
 
     // A 12-megapixel photo: 4000 x 3000 with texture, JPEG quality 90.

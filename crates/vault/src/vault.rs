@@ -137,8 +137,9 @@ impl Vault {
         let wrapped_key = wrap_key(self.keys.current(), doc_id, &data_key)?;
 
         let aad = document_aad(doc_id, content_type);
+        let large = size as usize > BLOCKING_THRESHOLD;
         let encrypt = move || seal_blob(&data_key, &nonce, &aad, plaintext);
-        let (ciphertext, tag, sha256) = if size as usize > BLOCKING_THRESHOLD {
+        let (ciphertext, tag) = if large {
             tokio::task::spawn_blocking(encrypt)
                 .await
                 .map_err(|e| VaultError::Store(format!("encryption task failed: {e}")))??
@@ -146,20 +147,36 @@ impl Vault {
             encrypt()?
         };
 
-        let payload = PutPayload::from_iter([ciphertext, tag]);
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self.store.put_opts(&path, payload.clone(), opts).await {
-            Ok(_) => {}
-            Err(object_store::Error::NotImplemented { .. }) => {
-                // Stores without conditional writes: a plain write (ids are random, so a
-                // collision means a caller bug, not a race).
-                self.store.put(&path, payload).await?;
+        // The digest is computed on the blocking pool while the store writes the blob (the
+        // two overlap on a second core; both only read the ciphertext).
+        let payload = PutPayload::from_iter([ciphertext.clone(), tag.clone()]);
+        let digest = async move {
+            if large {
+                tokio::task::spawn_blocking(move || blob_sha256(&ciphertext, &tag))
+                    .await
+                    .map_err(|e| VaultError::Store(format!("digest task failed: {e}")))
+            } else {
+                Ok(blob_sha256(&ciphertext, &tag))
             }
-            Err(e) => return Err(e.into()),
-        }
+        };
+        let store = async {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match self.store.put_opts(&path, payload.clone(), opts).await {
+                Ok(_) => Ok(()),
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    // Stores without conditional writes: a plain write (ids are random, so a
+                    // collision means a caller bug, not a race).
+                    self.store.put(&path, payload).await.map(|_| ())
+                }
+                Err(e) => Err(e),
+            }
+        };
+        let (sha256, stored) = tokio::join!(digest, store);
+        stored?;
+        let sha256 = sha256?;
 
         Ok(SealedDocument {
             version: FORMAT_VERSION,
@@ -389,13 +406,13 @@ fn unwrap_key(
 }
 
 /// Encrypts in place when `plaintext` is not shared (one copy otherwise). Returns the
-/// ciphertext, the tag and the SHA-256 of ciphertext ‖ tag.
+/// ciphertext and the tag.
 fn seal_blob(
     key: &[u8; KEY_LEN],
     nonce: &[u8; NONCE_LEN],
     aad: &[u8],
     plaintext: Bytes,
-) -> Result<(Bytes, Bytes, [u8; 32]), VaultError> {
+) -> Result<(Bytes, Bytes), VaultError> {
     let mut buf: BytesMut = match plaintext.try_into_mut() {
         Ok(unique) => unique,
         Err(shared) => BytesMut::from(shared.as_ref()),
@@ -403,14 +420,15 @@ fn seal_blob(
     let tag = cipher(key)
         .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf.as_mut().into())
         .map_err(|_| VaultError::Decrypt)?;
+    Ok((buf.freeze(), Bytes::copy_from_slice(&tag)))
+}
+
+/// SHA-256 of the blob: ciphertext ‖ tag.
+fn blob_sha256(ciphertext: &[u8], tag: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(&buf);
-    h.update(tag.as_slice());
-    Ok((
-        buf.freeze(),
-        Bytes::copy_from_slice(&tag),
-        h.finalize().into(),
-    ))
+    h.update(ciphertext);
+    h.update(tag);
+    h.finalize().into()
 }
 
 fn open_blob(
@@ -465,7 +483,7 @@ mod tests {
     fn document_aad_binds_the_id() {
         let key = [3u8; KEY_LEN];
         let nonce = [5u8; NONCE_LEN];
-        let (ct, tag, sha) = seal_blob(
+        let (ct, tag) = seal_blob(
             &key,
             &nonce,
             &document_aad("file_a", "image/png"),
@@ -474,7 +492,7 @@ mod tests {
         .unwrap();
         let mut blob = ct.to_vec();
         blob.extend_from_slice(&tag);
-        let sha = hex::encode(sha);
+        let sha = hex::encode(blob_sha256(&ct, &tag));
         let blob = Bytes::from(blob);
         let ok = open_blob(
             &key,
