@@ -1063,6 +1063,47 @@ impl Store {
         .await
     }
 
+    /// How many sessions are in each status (every status listed, zeros included), for the
+    /// staff queue; `livemode` filters when given.
+    pub async fn vs_counts(
+        &self,
+        livemode: Option<bool>,
+    ) -> Result<Vec<(VerificationStatus, i64)>, StoreError> {
+        self.timed(async {
+            let rows = match livemode {
+                None => {
+                    sqlx::query(
+                        "SELECT status, COUNT(*) FROM verification_sessions GROUP BY status",
+                    )
+                    .fetch_all(&self.pool_ref())
+                    .await?
+                }
+                Some(l) => {
+                    sqlx::query(
+                        "SELECT status, COUNT(*) FROM verification_sessions \
+                         WHERE livemode = $1 GROUP BY status",
+                    )
+                    .bind(b(l))
+                    .fetch_all(&self.pool_ref())
+                    .await?
+                }
+            };
+            let mut out: Vec<(VerificationStatus, i64)> = VerificationStatus::ALL
+                .into_iter()
+                .map(|s| (s, 0))
+                .collect();
+            for r in rows {
+                let status: String = r.try_get(0)?;
+                let n: i64 = r.try_get(1)?;
+                if let Some(slot) = out.iter_mut().find(|(s, _)| s.as_str() == status) {
+                    slot.1 = n;
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// The one way a session's status changes: refuses moves not in [`ALLOWED_MOVES`] (and a
     /// status other than `t.expected_from`) with [`StoreError::InvalidTransition`]; records the
     /// event, its webhook deliveries and an audit entry in the same transaction. Entering a
