@@ -8,6 +8,7 @@ use doublecheck_vault::{
     KeyError, KeyRing, MasterKey, SealedDocument, StoreConfig, Vault, VaultConfig, VaultError,
     generate_master_key,
 };
+use object_store::ObjectStoreExt;
 use object_store::local::LocalFileSystem;
 
 fn ring() -> KeyRing {
@@ -564,4 +565,85 @@ fn s3_config_builds_without_network() {
     assert!(!format!("{cfg:?}").contains("supersecretvalue"));
     let store = cfg.store.build().unwrap();
     assert!(store.to_string().contains("docs"), "{store}");
+}
+
+/// The vault on an S3-compatible service. Needs `DOUBLECHECK_VAULT_S3_ENDPOINT` (e.g. a local
+/// `moto_server -p 5939`: `http://127.0.0.1:5939`) and a bucket it may create.
+#[cfg(feature = "s3")]
+#[tokio::test]
+#[ignore = "needs an S3-compatible endpoint in DOUBLECHECK_VAULT_S3_ENDPOINT"]
+async fn s3_round_trip() {
+    let endpoint = std::env::var("DOUBLECHECK_VAULT_S3_ENDPOINT")
+        .expect("DOUBLECHECK_VAULT_S3_ENDPOINT is set");
+    let bucket = "doublecheck-vault-test";
+    // Create the bucket (unsigned request; test services accept it, an existing bucket is fine).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await;
+    let cfg: VaultConfig = serde_json::from_value(serde_json::json!({
+        "store": {"kind": "s3", "bucket": bucket, "endpoint": endpoint, "region": "us-east-1",
+                  "access_key_id": "test", "secret_access_key": "test", "allow_http": true}
+    }))
+    .unwrap();
+    let key_a = generate_master_key().unwrap();
+    let key_b = generate_master_key().unwrap();
+    let cfg_a = VaultConfig {
+        master_key: Some(key_a.to_string()),
+        ..cfg.clone()
+    };
+    let vault = cfg_a.build().unwrap();
+
+    let marker: [u8; 32] = *b"S3-PASSPORT-MARKER-0123456789-XY";
+    let plain = document(3 * 1024 * 1024, &marker);
+    let id = format!("file_s3{}", std::process::id());
+    let sealed = vault
+        .put(&id, Bytes::from(plain.clone()), "image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(vault.get(&sealed).await.unwrap().as_ref(), plain.as_slice());
+
+    // The stored object is ciphertext.
+    let raw = vault
+        .store()
+        .get(&object_store::path::Path::from(sealed.object_path.as_str()))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(raw.len() as u64, sealed.blob_size);
+    assert!(memchr::memmem::find(&raw, &marker).is_none());
+
+    // Never overwritten.
+    assert!(matches!(
+        vault
+            .put(&id, Bytes::from_static(b"other"), "image/jpeg")
+            .await,
+        Err(VaultError::AlreadyExists)
+    ));
+
+    // Rotation, then destroy.
+    let cfg_b = VaultConfig {
+        master_key: Some(key_b.to_string()),
+        previous_master_keys: Some(vec![key_a.to_string()]),
+        ..cfg.clone()
+    };
+    let rewrapped = cfg_b.build().unwrap().rewrap(&sealed).await.unwrap();
+    let only_b = VaultConfig {
+        master_key: Some(key_b.to_string()),
+        previous_master_keys: Some(vec![]),
+        ..cfg
+    };
+    let vault_b = only_b.build().unwrap();
+    assert_eq!(
+        vault_b.get(&rewrapped).await.unwrap().as_ref(),
+        plain.as_slice()
+    );
+    vault_b.destroy(&rewrapped).await.unwrap();
+    assert!(matches!(
+        vault_b.get(&rewrapped).await,
+        Err(VaultError::NotFound)
+    ));
 }
