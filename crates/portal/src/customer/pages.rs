@@ -397,24 +397,17 @@ fn pre_csrf_ok(st: &CustomerState, v: &Visitor, o: &Opened, form: &FormData) -> 
 /// The page of a link that cannot be used (any more), with the offer of a new link.
 fn closed_page(st: &CustomerState, v: &Visitor, o: &Opened) -> Response {
     let t = v.t();
-    let (status, m) = match o.state {
-        LinkState::Used => (StatusCode::GONE, Msg::new(t.used_title, t.used_body)),
-        LinkState::Expired => (StatusCode::GONE, Msg::new(t.expired_title, t.expired_body)),
-        LinkState::Revoked => (
-            StatusCode::GONE,
-            Msg::new(t.replaced_title, t.replaced_body),
-        ),
-        LinkState::SessionClosed => match o.session.status {
-            VerificationStatus::Canceled => (
-                StatusCode::GONE,
-                Msg::new(t.canceled_title, t.canceled_body),
-            ),
-            VerificationStatus::Expired => {
-                (StatusCode::GONE, Msg::new(t.expired_title, t.expired_body))
-            }
-            _ => (StatusCode::GONE, Msg::new(t.closed_title, t.closed_body)),
-        },
-        LinkState::Valid => (
+    let gone = |title, body| (StatusCode::GONE, Msg::new(title, body));
+    // A session that closed revokes its links: say why it closed rather than "replaced".
+    let closed = o.session.status.is_terminal() || o.session.redacted_at_ms.is_some();
+    let (status, m) = match (o.state, o.session.status) {
+        (LinkState::Used, _) => gone(t.used_title, t.used_body),
+        (_, VerificationStatus::Canceled) if closed => gone(t.canceled_title, t.canceled_body),
+        (_, VerificationStatus::Expired) if closed => gone(t.expired_title, t.expired_body),
+        _ if closed => gone(t.closed_title, t.closed_body),
+        (LinkState::Revoked, _) => gone(t.replaced_title, t.replaced_body),
+        (LinkState::Expired | LinkState::SessionClosed, _) => gone(t.expired_title, t.expired_body),
+        (LinkState::Valid, _) => (
             StatusCode::OK,
             Msg::new(t.submitted_title, t.submitted_body),
         ),
