@@ -35,8 +35,9 @@
 //!      name would match by chance in compressed image data);
 //!    - the name `Encrypt` (a password-protected or encrypted PDF cannot be checked) →
 //!      `pdf_encrypted`;
-//!    - object streams (a stream whose dictionary has the name `ObjStm`, or both `N` and `First`)
-//!      hide objects inside compressed data: they are inflated when their only filter is
+//!    - object streams (a stream whose dictionary — the names between the last `obj` keyword
+//!      and `stream`, however long — has `ObjStm`, or both `N` and `First`) hide objects
+//!      inside compressed data: they are inflated when their only filter is
 //!      `FlateDecode` and scanned like the file; inflated bytes are limited to
 //!      [`UploadPolicy::max_pdf_inflated_bytes`] in total (→ `pdf_too_complex`), other filters
 //!      → `pdf_unsupported`, a broken stream → `pdf_malformed`.
@@ -467,50 +468,58 @@ fn check_pdf(b: &[u8], policy: &UploadPolicy) -> Result<(), UploadError> {
     }
     check_pdf_names(b)?;
 
-    // Object streams.
+    // Object streams. Every `stream` keyword (not `endstream`) is a candidate; its dictionary
+    // is judged by the names between the last `obj` keyword before it and the keyword itself,
+    // with no length limit (padding cannot push `/ObjStm` out of view). Names are gathered
+    // incrementally while candidates share the same `obj`, so the work stays linear in the
+    // file size whatever the file repeats.
     let mut budget = policy.max_pdf_inflated_bytes;
+    let stream_finder = memmem::Finder::new(b"stream");
+    let obj_finder = memmem::Finder::new(b"obj");
+    let mut next_obj = obj_finder.find(b);
+    let mut last_obj: Option<usize> = None;
+    let mut region: Option<(usize, usize)> = None; // (start, scanned to)
+    let mut dict = DictNames::default();
     let mut from = 0;
-    let finder = memmem::Finder::new(b"stream");
-    while let Some(rel) = finder.find(&b[from..]) {
+    while let Some(rel) = stream_finder.find(&b[from..]) {
         let at = from + rel;
         from = at + 6;
-        // `endstream` contains `stream`; so does `/ObjStm`-less text. Only the keyword that
-        // follows a dictionary (`>>` then whitespace) and is followed by an end of line starts
-        // stream data.
         if at >= 3 && &b[at - 3..at] == b"end" {
             continue;
         }
-        let Some(data_start) = stream_data_start(b, at + 6) else {
-            continue;
+        while let Some(p) = next_obj {
+            if p + 3 > at {
+                break;
+            }
+            last_obj = Some(p);
+            next_obj = obj_finder.find(&b[p + 3..]).map(|r| p + 3 + r);
+        }
+        let start = last_obj.unwrap_or(0);
+        let scan_from = match region {
+            Some((s, scanned)) if s == start => scanned,
+            _ => {
+                dict = DictNames::default();
+                start
+            }
         };
-        let before = b[..at].trim_ascii_end();
-        if !before.ends_with(b">>") {
+        for name in pdf_names(&b[scan_from..at]) {
+            dict.add(&name);
+        }
+        region = Some((start, at));
+        if !dict.object_stream {
             continue;
         }
-        let dict_start = memmem::rfind(&b[at.saturating_sub(4096)..at], b"obj")
-            .map(|p| at.saturating_sub(4096) + p)
-            .unwrap_or(at.saturating_sub(4096));
-        let names = pdf_names(&b[dict_start..at]);
-        let is_objstm = names.iter().any(|n| n == b"ObjStm")
-            || (names.iter().any(|n| n == b"N") && names.iter().any(|n| n == b"First"));
-        if !is_objstm {
-            continue;
-        }
-        let filter_names: Vec<&Vec<u8>> = names
-            .iter()
-            .filter(|n| n.ends_with(b"Decode") || n.as_slice() == b"Fl" || n.as_slice() == b"Crypt")
-            .collect();
-        let flate_only = filter_names.len() == 1
-            && (filter_names[0].as_slice() == b"FlateDecode"
-                || filter_names[0].as_slice() == b"Fl");
-        let has_filter = names.iter().any(|n| n == b"Filter");
-        if !has_filter && filter_names.is_empty() {
+        if dict.filters.is_empty() && !dict.filter_key {
             // Uncompressed object stream: its bytes were scanned with the file.
             continue;
         }
-        if !flate_only || names.iter().any(|n| n == b"DecodeParms" || n == b"DP") {
+        let flate_only = dict.filters.len() == 1
+            && (dict.filters[0].as_slice() == b"FlateDecode"
+                || dict.filters[0].as_slice() == b"Fl");
+        if !flate_only || dict.decode_parms {
             return Err(UploadError::PdfUnsupported);
         }
+        let data_start = stream_data_start(b, at + 6);
         let mut out = Vec::new();
         let limit = budget as u64 + 1;
         let read = flate2::read::ZlibDecoder::new(&b[data_start..])
@@ -533,12 +542,52 @@ fn check_pdf(b: &[u8], policy: &UploadPolicy) -> Result<(), UploadError> {
     Ok(())
 }
 
-/// Where stream data begins after the `stream` keyword: CRLF or LF (a lone CR tolerated).
-fn stream_data_start(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i..) {
-        Some([b'\r', b'\n', ..]) => Some(i + 2),
-        Some([b'\n', ..]) | Some([b'\r', ..]) => Some(i + 1),
-        _ => None,
+/// Where stream data begins after the `stream` keyword: after spaces or tabs and one end of
+/// line (CRLF, LF or CR), or right after the keyword when there is none (lenient readers).
+fn stream_data_start(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+        j += 1;
+    }
+    match b.get(j..) {
+        Some([b'\r', b'\n', ..]) => j + 2,
+        Some([b'\n', ..]) | Some([b'\r', ..]) => j + 1,
+        _ => i.min(b.len()),
+    }
+}
+
+/// What a stream's dictionary says about it, from its names.
+#[derive(Default)]
+struct DictNames {
+    /// `/Type /ObjStm`, or both `/N` and `/First`.
+    object_stream: bool,
+    n: bool,
+    first: bool,
+    filter_key: bool,
+    decode_parms: bool,
+    /// Filter names seen (at most 8 kept; more is not flate-only anyway).
+    filters: Vec<Vec<u8>>,
+}
+
+impl DictNames {
+    fn add(&mut self, name: &[u8]) {
+        match name {
+            b"ObjStm" => self.object_stream = true,
+            b"N" => self.n = true,
+            b"First" => self.first = true,
+            b"Filter" => self.filter_key = true,
+            b"DecodeParms" | b"DP" => self.decode_parms = true,
+            _ => {
+                if (name.ends_with(b"Decode") || name == b"Fl" || name == b"Crypt")
+                    && self.filters.len() < 8
+                {
+                    self.filters.push(name.to_vec());
+                }
+            }
+        }
+        if self.n && self.first {
+            self.object_stream = true;
+        }
     }
 }
 

@@ -519,6 +519,21 @@ fn pdf_structure_rules() {
         code(inspect(&pdf("", &[broken]), &policy())),
         "pdf_malformed"
     );
+    // An object stream whose dictionary is padded far beyond any look-back window, and whose
+    // `stream` keyword is followed by spaces before the end of line.
+    let padding = "/Pad ".repeat(5000);
+    let content = zlib(b"5 0 << /S /JavaScript /JS (app.alert(1)) >>");
+    let mut padded = format!(
+        "<< /Type /ObjStm {padding} /N 1 /First 4 /Filter /FlateDecode /Length {} >>\nstream  \n",
+        content.len()
+    )
+    .into_bytes();
+    padded.extend_from_slice(&content);
+    padded.extend_from_slice(b"\nendstream");
+    assert_eq!(
+        code(inspect(&pdf("", &[padded]), &policy())),
+        "pdf_active_content"
+    );
     // Object stream bomb.
     let bomb = pdf(
         "",
@@ -530,6 +545,24 @@ fn pdf_structure_rules() {
     };
     assert_eq!(code(inspect(&bomb, &tight)), "pdf_too_complex");
     assert!(inspect(&bomb, &policy()).is_ok());
+}
+
+#[test]
+fn repeated_stream_keywords_take_linear_time() {
+    // 9 MB of `/A /B >>stream` after one `obj`: every keyword is a candidate with the same
+    // dictionary start; gathering names incrementally keeps this linear.
+    let mut d = b"%PDF-1.7\n1 0 obj\n<< ".to_vec();
+    while d.len() < 9 * 1024 * 1024 {
+        d.extend_from_slice(b"/A /B >>stream\n");
+    }
+    d.extend_from_slice(b"\nendobj\n%%EOF\n");
+    let t = std::time::Instant::now();
+    assert!(inspect(&d, &policy()).is_ok());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
