@@ -210,8 +210,22 @@ fn build_verdict(
         .first()
         .map(|r| r.reason.clone())
         .unwrap_or_default();
-    let fix = findings.first().map(|f| f.fix.clone()).unwrap_or_default();
+    // A request for documents by email is the finding whose fix matters most: it says how to
+    // send a verification request instead.
+    let fix = findings
+        .iter()
+        .find(|f| f.id == crate::detectors::solicits_sensitive::ID)
+        .or(findings.first())
+        .map(|f| f.fix.clone())
+        .unwrap_or_default();
+    // `{{verify_link}}` asks for one copy per recipient, each with its own verification link:
+    // such a message is exploded unless the policy holds or rejects it.
+    let verify_link = msg.texts.iter().any(|t| t.text.contains("{{verify_link}}"));
     let plan = match decision.action {
+        Action::Allow | Action::Warn | Action::Bccify if verify_link => Plan::Explode {
+            recipients: envelope.rcpt_to.clone(),
+            verify_link: true,
+        },
         Action::Allow | Action::Warn => Plan::Deliver,
         Action::Bccify => {
             let sender = msg
@@ -230,7 +244,7 @@ fn build_verdict(
         }
         Action::Explode => Plan::Explode {
             recipients: envelope.rcpt_to.clone(),
-            verify_link: msg.texts.iter().any(|t| t.text.contains("{{verify_link}}")),
+            verify_link,
         },
         Action::Hold => Plan::Hold {
             reason: reason.clone(),

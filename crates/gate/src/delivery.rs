@@ -170,8 +170,11 @@ pub fn message_key(mail_from: &str, rcpts: &[String], raw: &[u8]) -> String {
 /// upstream accepted it; copies an earlier attempt delivered are skipped. Stops at the first
 /// failure (the caller answers 4xx and the client retries; the retry sends only what is left).
 ///
-/// `verify_link`: the message carries the `{{verify_link}}` placeholder. Per-recipient links
-/// come from the verification portal; until one is configured the placeholder is left as is.
+/// `verify_link`: the message carries the `{{verify_link}}` placeholder (a message whose raw
+/// text has it literally is treated so either way): each copy gets its recipient's own
+/// verification link ([`crate::verify_link::link_for`]: a session per (message, recipient),
+/// reused by retries, and a fresh link). When links cannot be made (the portal is disabled,
+/// the placeholder is encoded) nothing is sent: a permanent failure whose text says why.
 pub async fn explode(
     state: &AppState,
     message_key: &str,
@@ -181,7 +184,10 @@ pub async fn explode(
     raw: &[u8],
     verify_link: bool,
 ) -> Result<ExplodeReport, DeliveryError> {
-    let _ = verify_link;
+    let verify_link = verify_link || crate::verify_link::contains_placeholder(raw);
+    if verify_link && let Some(why) = crate::verify_link::unavailable(&state.config, raw) {
+        return Err(DeliveryError::Permanent(why));
+    }
     let mut report = ExplodeReport::default();
     let store_err = |e: doublecheck_store::StoreError| {
         DeliveryError::Temporary(format!("recording deliveries: {e}"))
@@ -196,7 +202,13 @@ pub async fn explode(
             report.skipped += 1;
             continue;
         }
-        let copy = doublecheck_engine::rewrite::for_recipient(raw, rcpt, None);
+        let link = if verify_link {
+            let made = crate::verify_link::link_for(state, message_key, rcpt, mail_from).await;
+            Some(made.map_err(|e| link_error(rcpt, e))?)
+        } else {
+            None
+        };
+        let copy = doublecheck_engine::rewrite::for_recipient(raw, rcpt, link.as_deref());
         send(upstream, mail_from, std::slice::from_ref(rcpt), &copy).await?;
         state
             .store
@@ -206,4 +218,16 @@ pub async fn explode(
         report.delivered += 1;
     }
     Ok(report)
+}
+
+/// A verification link that could not be made: permanent when the request itself is refused
+/// (an address the portal does not take, a session closed meanwhile), temporary otherwise.
+fn link_error(rcpt: &str, e: doublecheck_store::StoreError) -> DeliveryError {
+    use doublecheck_store::StoreError as E;
+    match e {
+        E::Invalid(_) | E::Conflict(_) | E::InvalidTransition { .. } => {
+            DeliveryError::Permanent(format!("550 5.7.1 no verification link for {rcpt}: {e}"))
+        }
+        other => DeliveryError::Temporary(format!("verification link for {rcpt}: {other}")),
+    }
 }

@@ -19,6 +19,8 @@
 //! - [`serve`]: starts the enabled listeners and stops them on shutdown.
 //! - [`web_config`]: the `[web]` section — the staff review queue (crate `doublecheck-web`),
 //!   mounted on the HTTP listener through [`serve::serve_with`].
+//! - [`verify_link`]: `{{verify_link}}` — a verification session and a fresh link per
+//!   recipient of an exploded message.
 //! - [`portal_config`]: the `[portal]` section — the verification portal's API (crate
 //!   `doublecheck-portal`), mounted the same way.
 
@@ -34,10 +36,11 @@ pub mod serve;
 pub mod smtp;
 pub mod state;
 pub mod tls;
+pub mod verify_link;
 pub mod web_config;
 
 pub use config::{Config, ConfigError, OnError};
+pub use portal_config::PortalConfig;
 pub use serve::{ServeError, serve, serve_with};
 pub use state::AppState;
-pub use portal_config::PortalConfig;
 pub use web_config::WebConfig;

@@ -378,7 +378,13 @@ async fn decide(
             verify_link,
         } => match &state.config.milter.reinject {
             Some(reinject) => {
-                explode(state, reinject, msg, verdict, recipients, *verify_link).await
+                let wants_links =
+                    *verify_link || crate::verify_link::contains_placeholder(&msg.raw);
+                match crate::verify_link::unavailable(&state.config, &msg.raw) {
+                    // Never the bare placeholder to customers: held, with the reason.
+                    Some(why) if wants_links => hold(state, granted, msg, verdict, &why).await,
+                    _ => explode(state, reinject, msg, verdict, recipients, wants_links).await,
+                }
             }
             // Without a re-injection port the copies cannot be sent from here: the original
             // waits in the store and in the MTA's hold queue.

@@ -204,6 +204,9 @@ pub fn body(event: &Event, about: &About<'_>) -> String {
     }
     if !matches!(event, Event::Released { .. }) {
         findings(&mut t, about.verdict);
+        if solicits_sensitive(about.verdict) {
+            t.push_str(&safe_way_text());
+        }
     }
     t.push_str("\nWhat happens next:\n");
     let next = match event {
@@ -226,6 +229,42 @@ pub fn body(event: &Event, about: &About<'_>) -> String {
     wrap(&mut t, next, "  ", 76);
     t.push_str("\n-- \ndoublecheck: outgoing mail is checked before it leaves.\n");
     t
+}
+
+/// Whether the verdict has a `content.solicits_sensitive` finding.
+pub fn solicits_sensitive(verdict: &serde_json::Value) -> bool {
+    verdict["findings"]
+        .as_array()
+        .is_some_and(|l| l.iter().any(|f| f["id"] == "content.solicits_sensitive"))
+}
+
+/// The CLI example of a verification request (the safe way to collect a document).
+pub const VERIFY_CLI_EXAMPLE: &str =
+    "doublecheck verify send --email customer@example.com --type document";
+
+/// The API example of a verification request, against the portal at `base` (no trailing
+/// slash).
+pub fn verify_api_example(base: &str) -> String {
+    format!(
+        "curl -u dk_live_...: {base}/v1/verification_sessions -H 'content-type: \
+         application/json' -d '{{\"type\":\"document\",\"customer\":{{\"email\":\
+         \"customer@example.com\"}}}}'"
+    )
+}
+
+/// "How to ask safely instead": send a verification request (CLI and API examples).
+pub fn safe_way_text() -> String {
+    format!(
+        "\nHow to ask safely instead:\n  Send each customer a verification request: they get \
+         their own\n  message with a single-use link to a secure page where they upload the\n  \
+         document, and nothing sensitive travels by email.\n  From the command line:\n    \
+         {VERIFY_CLI_EXAMPLE}\n  Through the API (a key from `doublecheck apikey create`):\n    \
+         curl -u dk_live_...: https://verify.example.com/v1/verification_sessions \\\n      \
+         -H 'content-type: application/json' \\\n      \
+         -d '{{\"type\":\"document\",\"customer\":{{\"email\":\"customer@example.com\"}}}}'\n  \
+         Or write {{{{verify_link}}}} in the message: each recipient gets their own copy\n  \
+         with their own link.\n"
+    )
 }
 
 /// "Why" (the matching rules' reasons) and "What doublecheck found" (each finding: id,
@@ -548,6 +587,9 @@ mod tests {
             "hold_abc123",
             "content.solicits_sensitive (high)",
             "recipients.exposed",
+            "How to ask safely instead:",
+            "doublecheck verify send --email customer@example.com --type document",
+            "/v1/verification_sessions",
             "Evidence (masked):",
             "Fix:",
             "What happens next:",

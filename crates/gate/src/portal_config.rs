@@ -36,6 +36,33 @@ pub struct PortalConfig {
     pub webhook_timeout_secs: u64,
     /// How often the workers look for due work, in milliseconds (default 1000).
     pub worker_interval_ms: u64,
+    /// The type of the verification sessions the gate creates for messages carrying
+    /// `{{verify_link}}` (one per recipient): `document` (default), `address` or
+    /// `address_and_document`.
+    pub verify_link_type: String,
+    /// Days after a session's decision (verified, rejected, canceled, expired) when its
+    /// documents are destroyed (blob and wrapped data key) and its personal data redacted
+    /// (default 30).
+    pub retention_days: u64,
+    /// Where documents are stored (encrypted): default `documents` under `data_dir`.
+    pub documents_dir: Option<PathBuf>,
+    /// The current master key (`doublecheck keys generate`), which wraps every document's data
+    /// key. Prefer the environment: `DOUBLECHECK_MASTER_KEY` is used when this is absent.
+    pub master_key: Option<Secret>,
+    /// Older master keys, for reading documents not yet re-wrapped (`doublecheck keys
+    /// rotate`). When absent, `DOUBLECHECK_PREVIOUS_MASTER_KEYS` (comma-separated) is used.
+    pub previous_master_keys: Option<Vec<Secret>>,
+}
+
+/// A secret from the configuration: shown as `<redacted>` by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for PortalConfig {
@@ -56,6 +83,11 @@ impl Default for PortalConfig {
             message_retry_secs: vec![60, 300, 1800, 7200],
             webhook_timeout_secs: 10,
             worker_interval_ms: 1000,
+            verify_link_type: "document".into(),
+            retention_days: 30,
+            documents_dir: None,
+            master_key: None,
+            previous_master_keys: None,
         }
     }
 }
@@ -73,6 +105,19 @@ impl PortalConfig {
                 "portal.webhook_timeout_secs and portal.worker_interval_ms must be at least 1"
                     .into(),
             );
+        }
+        if !matches!(
+            self.verify_link_type.as_str(),
+            "document" | "address" | "address_and_document"
+        ) {
+            return Some(format!(
+                "portal.verify_link_type must be document, address or address_and_document, \
+                 not {:?}",
+                self.verify_link_type
+            ));
+        }
+        if self.retention_days == 0 || self.retention_days > 36_500 {
+            return Some("portal.retention_days must be between 1 and 36500".into());
         }
         if let Some(u) = &self.public_url {
             let rest = u
@@ -118,12 +163,26 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(c.portal.webhook_retry_secs, vec![1, 2]);
+        assert_eq!(c.portal.retention_days, 30);
+        assert_eq!(c.portal.verify_link_type, "document");
+        let c = Config::from_toml(
+            "[portal]\nmaster_key = \"mk1.secret\"\nprevious_master_keys = [\"mk0.old\"]\n",
+            "d.toml",
+        )
+        .expect("valid");
+        let shown = format!("{:?}", c.portal);
+        assert!(
+            !shown.contains("secret") && !shown.contains("old"),
+            "{shown}"
+        );
         for bad in [
             "[portal]\nlink_ttl_secs = 0\n",
             "[portal]\npublic_url = \"verify.example.com\"\n",
             "[portal]\nmail_from = \"a b\"\n",
             "[portal]\nmessage_body = \"no link\"\n",
             "[portal]\nunknown = 1\n",
+            "[portal]\nverify_link_type = \"passport\"\n",
+            "[portal]\nretention_days = 0\n",
         ] {
             assert!(Config::from_toml(bad, "d.toml").is_err(), "{bad}");
         }

@@ -288,6 +288,24 @@ fn reply(code: u16, status: &str, text: &str) -> String {
     out
 }
 
+/// For a message refused because it asks for sensitive documents: how to send a verification
+/// request instead, with the API example against this portal (the engine's text already
+/// names the CLI). Wrapped by [`reply`] into lines of at most 400 characters.
+fn safe_way(state: &AppState, verdict: &Verdict) -> Option<String> {
+    let asks = verdict
+        .findings
+        .iter()
+        .any(|f| f.id == "content.solicits_sensitive");
+    if !asks {
+        return None;
+    }
+    let base = crate::verify_link::public_url(&state.config);
+    Some(format!(
+        "API example: {}",
+        crate::notice::verify_api_example(&base)
+    ))
+}
+
 /// Decode base64 leniently (an invalid string decodes to nothing, which fails the check).
 fn decode_b64(text: &str) -> Vec<u8> {
     use base64::Engine as _;
@@ -866,6 +884,45 @@ impl Job<'_> {
         }
     }
 
+    /// Stores the message as held for review (and notifies the sender); the reply, or `None`
+    /// when the store failed (the caller answers as `on_error` says).
+    async fn hold(&self, verdict: &Verdict, reason: &str) -> Option<String> {
+        let verdict_value = serde_json::to_value(verdict).unwrap_or_default();
+        let hold = NewHold {
+            raw: self.raw.to_vec(),
+            mail_from: self.mail_from.to_string(),
+            rcpt_to: self.rcpts.to_vec(),
+            verdict_json: verdict_value.to_string(),
+            reason: reason.to_string(),
+            sender: self
+                .auth_user
+                .or(Some(self.mail_from))
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            queue_id: Some(self.qid.to_string()),
+        };
+        match self.state.store.create_hold(hold).await {
+            Ok(h) => {
+                crate::notice::spawn(
+                    self.state,
+                    crate::notice::Event::Held,
+                    crate::notice::About {
+                        hold_id: &h.id,
+                        mail_from: self.mail_from,
+                        rcpt_to: self.rcpts,
+                        raw: self.raw,
+                        verdict: &verdict_value,
+                    },
+                );
+                Some(reply(250, "2.6.0", &format!("Held for review as {}", h.id)))
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %self.qid, error = %e, "cannot store the held message");
+                None
+            }
+        }
+    }
+
     async fn carry_out(&self, verdict: &Verdict) -> (String, &'static str) {
         let action = verdict.action.as_str();
         let answer = match &verdict.plan {
@@ -901,6 +958,18 @@ impl Job<'_> {
                 } else {
                     recipients.as_slice()
                 };
+                let wants_links =
+                    *verify_link || crate::verify_link::contains_placeholder(self.raw);
+                if wants_links
+                    && let Some(why) = crate::verify_link::unavailable(&self.state.config, self.raw)
+                {
+                    // Never the bare placeholder to customers: held, with the reason.
+                    tracing::warn!(queue_id = %self.qid, reason = %why, "verification links unavailable; holding");
+                    return match self.hold(verdict, &why).await {
+                        Some(answer) => (answer, "hold"),
+                        None => self.on_error().await,
+                    };
+                }
                 let key = delivery::message_key(self.mail_from, self.rcpts, self.raw);
                 let message = if verdict.headers.is_empty() {
                     None
@@ -941,42 +1010,10 @@ impl Job<'_> {
                     Err(e) => self.delivery_failed(&e),
                 }
             }
-            Plan::Hold { reason } => {
-                let verdict_value = serde_json::to_value(verdict).unwrap_or_default();
-                let hold = NewHold {
-                    raw: self.raw.to_vec(),
-                    mail_from: self.mail_from.to_string(),
-                    rcpt_to: self.rcpts.to_vec(),
-                    verdict_json: verdict_value.to_string(),
-                    reason: reason.clone(),
-                    sender: self
-                        .auth_user
-                        .or(Some(self.mail_from))
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string),
-                    queue_id: Some(self.qid.to_string()),
-                };
-                match self.state.store.create_hold(hold).await {
-                    Ok(h) => {
-                        crate::notice::spawn(
-                            self.state,
-                            crate::notice::Event::Held,
-                            crate::notice::About {
-                                hold_id: &h.id,
-                                mail_from: self.mail_from,
-                                rcpt_to: self.rcpts,
-                                raw: self.raw,
-                                verdict: &verdict_value,
-                            },
-                        );
-                        reply(250, "2.6.0", &format!("Held for review as {}", h.id))
-                    }
-                    Err(e) => {
-                        tracing::error!(queue_id = %self.qid, error = %e, "cannot store the held message");
-                        return self.on_error().await;
-                    }
-                }
-            }
+            Plan::Hold { reason } => match self.hold(verdict, reason).await {
+                Some(answer) => answer,
+                None => return self.on_error().await,
+            },
             Plan::Reject {
                 code,
                 enhanced,
@@ -992,7 +1029,11 @@ impl Job<'_> {
                 } else {
                     "5.7.1"
                 };
-                reply(code, enhanced, text)
+                let text = match safe_way(self.state, verdict) {
+                    Some(hint) => format!("{text} {hint}"),
+                    None => text.clone(),
+                };
+                reply(code, enhanced, &text)
             }
         };
         (answer, action)

@@ -11,7 +11,7 @@ use crate::parse::Origin;
 pub const ID: &str = "content.solicits_sensitive";
 
 /// The fix every solicitation finding suggests.
-pub const FIX: &str = "Do not collect documents or numbers by email: send each customer an individual, expiring link to the verification portal instead.";
+pub const FIX: &str = "Do not collect documents or numbers by email: send each customer their own expiring verification link instead (doublecheck verify send --email customer@example.com --type document, or POST /v1/verification_sessions).";
 
 pub fn detect(ctx: &Context<'_>, out: &mut Vec<Finding>) {
     let mut first: Option<(Location, String, String, bool)> = None;
