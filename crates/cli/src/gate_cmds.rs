@@ -73,7 +73,9 @@ pub enum HoldsCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// Approve a held message (a second person: the sender may not approve their own).
+    /// Approve a held message (a second person: the sender may not approve their own). When
+    /// `web.two_approvals_min_severity` asks for two approvers, the first approval is recorded
+    /// and the command exits with 2: the message stays held until a second person releases it.
     Release {
         id: String,
         #[command(flatten)]
@@ -476,6 +478,18 @@ async fn decide(
             "{id} released by {actor}: the MTA releases queue id {queue_id}"
         )?,
         Outcome::Rejected => writeln!(out, "{id} rejected by {actor}: it will not be delivered")?,
+        Outcome::AwaitingApproval {
+            approvals,
+            required,
+        } => {
+            // Four eyes: still held, nothing delivered; exit 2 like any held message.
+            writeln!(
+                out,
+                "{id}: approval by {actor} recorded ({approvals} of {required}); another \
+                 reviewer must approve it before it is released — nothing was delivered"
+            )?;
+            return Ok(2);
+        }
     }
     // The notice to the sender goes out in the background: wait for it before exiting.
     if !doublecheck_gate::notice::drain(NOTICE_WAIT).await {

@@ -1,4 +1,4 @@
-//! `doublecheck user add|list|disable`: staff accounts for the review queue, in the configured
+//! `doublecheck user add|list|disable|enable|passwd|role`: staff accounts for the review queue, in the configured
 //! database (the same `--config` / `--data-dir` as `holds`).
 
 use crate::gate_cmds::{ConfigArgs, load_config};
@@ -33,6 +33,33 @@ pub enum UserCommand {
     /// Disable an account: it can no longer sign in, and its sessions end at once.
     Disable {
         email: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Enable a disabled account again: it can sign in with its password.
+    Enable {
+        email: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Set an account's password (one line of standard input, or asked twice on a terminal);
+    /// every session of the account ends.
+    Passwd {
+        email: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
+    /// Change an account's role (agent, reviewer or admin).
+    Role {
+        email: String,
+        #[arg(value_parser = ["agent", "reviewer", "admin"])]
+        role: String,
         #[command(flatten)]
         config: ConfigArgs,
         #[arg(long = "as", value_name = "NAME")]
@@ -85,8 +112,16 @@ pub(crate) fn store_fail(e: StoreError) -> anyhow::Error {
     fail(code, e.to_string())
 }
 
-/// The new account's password: one line of standard input, or asked twice on a terminal.
-fn read_password() -> anyhow::Result<String> {
+fn not_found(e: StoreError, email: &str) -> anyhow::Error {
+    match e {
+        StoreError::NotFound => fail(EX_NOINPUT, format!("no user {email}")),
+        other => store_fail(other),
+    }
+}
+
+/// The account's new password: one line of standard input, or asked twice on a terminal.
+/// At least 12 characters, and not the account's email address.
+fn read_password(email: &str) -> anyhow::Result<String> {
     let password = if std::io::stdin().is_terminal() {
         let a = rpassword::prompt_password("Password: ").context("reading the password")?;
         let b = rpassword::prompt_password("Password again: ").context("reading the password")?;
@@ -102,7 +137,7 @@ fn read_password() -> anyhow::Result<String> {
             .context("reading the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
-    if let Some(problem) = doublecheck_web::password::problem(&password) {
+    if let Some(problem) = doublecheck_web::password::problem_for(email, &password) {
         return Err(fail(EX_USAGE, problem));
     }
     Ok(password)
@@ -130,7 +165,7 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<u8> {
                 if store.user_get(&email).await.map_err(store_fail)?.is_some() {
                     return Err(fail(EX_DATAERR, format!("a user {email} exists already")));
                 }
-                let password = read_password()?;
+                let password = read_password(&email)?;
                 let hash = doublecheck_web::password::hash(password)
                     .await
                     .map_err(|e| fail(EX_IOERR, e))?;
@@ -190,6 +225,63 @@ pub fn user(cmd: UserCommand) -> anyhow::Result<u8> {
                     "disabled {}: it cannot sign in, and its sessions ended",
                     user.email
                 )?;
+                Ok(0)
+            }
+            UserCommand::Enable {
+                email,
+                config,
+                actor: who,
+            } => {
+                let config = load_config(&config)?;
+                let store = open(&config, false).await?;
+                let user = store
+                    .user_set_disabled(&email, false, &actor(who), &serde_json::Map::new())
+                    .await
+                    .map_err(|e| not_found(e, &email))?;
+                writeln!(out, "enabled {} ({})", user.email, user.role)?;
+                Ok(0)
+            }
+            UserCommand::Passwd {
+                email,
+                config,
+                actor: who,
+            } => {
+                let email = doublecheck_store::normalize_email(&email).map_err(store_fail)?;
+                let config = load_config(&config)?;
+                let store = open(&config, false).await?;
+                if store.user_get(&email).await.map_err(store_fail)?.is_none() {
+                    return Err(fail(EX_NOINPUT, format!("no user {email}")));
+                }
+                let password = read_password(&email)?;
+                let hash = doublecheck_web::password::hash(password)
+                    .await
+                    .map_err(|e| fail(EX_IOERR, e))?;
+                let ended = store
+                    .user_set_password(&email, &hash, &actor(who), None, &serde_json::Map::new())
+                    .await
+                    .map_err(|e| not_found(e, &email))?;
+                writeln!(
+                    out,
+                    "password of {email} changed; {ended} session{} ended",
+                    if ended == 1 { "" } else { "s" }
+                )?;
+                Ok(0)
+            }
+            UserCommand::Role {
+                email,
+                role,
+                config,
+                actor: who,
+            } => {
+                let role =
+                    Role::parse(&role).ok_or_else(|| fail(EX_USAGE, "unknown role".into()))?;
+                let config = load_config(&config)?;
+                let store = open(&config, false).await?;
+                let user = store
+                    .user_set_role(&email, role, &actor(who), &serde_json::Map::new())
+                    .await
+                    .map_err(|e| not_found(e, &email))?;
+                writeln!(out, "{} is now {}", user.email, user.role)?;
                 Ok(0)
             }
         }

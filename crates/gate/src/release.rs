@@ -10,11 +10,20 @@
 //!
 //! Either way the sender gets a notice of the decision ([`crate::notice`]), once: a retried
 //! release does not send another.
+//!
+//! Four eyes, on every path (the review queue and `doublecheck holds release` alike): a release
+//! is first an approval ([`doublecheck_store::Store::hold_approve`]: never by the sender, once
+//! per person). A message whose worst finding is at least `web.two_approvals_min_severity`
+//! needs two distinct approvers ([`required_approvals`]); until the second one approves,
+//! [`release`] records the approval and answers [`Outcome::AwaitingApproval`] — nothing leaves.
 
 use crate::delivery::{self, DeliveryError};
 use crate::notice::{About, Event};
 use crate::state::AppState;
 use doublecheck_store::{Decision, Hold, HoldStatus, StoreError};
+
+/// The justification recorded when a release gives none (`holds release` without `--reason`).
+pub const NO_REASON: &str = "(no reason given)";
 
 /// Queue ids of messages held in the MTA's own hold queue start with this.
 pub const MTA_QUEUE_PREFIX: &str = "mta:";
@@ -28,6 +37,9 @@ pub enum Outcome {
     Mta { queue_id: String },
     /// Rejected: never delivered.
     Rejected,
+    /// The approval is recorded, but the message needs more distinct approvers before it is
+    /// released: it is still held, and nothing was delivered.
+    AwaitingApproval { approvals: i64, required: i64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +58,76 @@ pub enum ReleaseError {
     Command(String),
 }
 
-/// Release a held message (or retry delivering one released before).
+/// How many distinct people must approve this hold before it is released: two when its worst
+/// finding is at least `web.two_approvals_min_severity`, else one.
+pub fn required_approvals(config: &crate::Config, verdict_json: &str) -> i64 {
+    let Some(min) = config.web.two_approvals_min_severity else {
+        return 1;
+    };
+    let min = doublecheck_store::severity_rank(min.as_str());
+    let worst = serde_json::from_str::<serde_json::Value>(verdict_json)
+        .ok()
+        .and_then(|v| {
+            v["findings"].as_array().and_then(|f| {
+                f.iter()
+                    .map(|f| doublecheck_store::severity_rank(f["severity"].as_str().unwrap_or("")))
+                    .max()
+            })
+        });
+    if worst.is_some_and(|w| w >= min) {
+        2
+    } else {
+        1
+    }
+}
+
+/// Whether `actor` may release `hold` now with a fix (which is a release by `actor`): every
+/// approval the hold needs but `actor`'s own must already be in, from other people. `Conflict`
+/// with a sentence saying so otherwise.
+pub async fn check_fix_approvals(
+    state: &AppState,
+    hold: &Hold,
+    actor: &str,
+) -> Result<(), ReleaseError> {
+    let required = required_approvals(&state.config, &hold.verdict_json);
+    if required <= 1 {
+        return Ok(());
+    }
+    let others = state
+        .store
+        .hold_approvals(&hold.id)
+        .await?
+        .iter()
+        .filter(|a| !a.approver.trim().eq_ignore_ascii_case(actor.trim()))
+        .count() as i64;
+    if others < required - 1 {
+        return Err(ReleaseError::Store(StoreError::Conflict(format!(
+            "hold {} needs {required} reviewers: another reviewer must approve it first",
+            hold.id
+        ))));
+    }
+    Ok(())
+}
+
+/// Release a held message (or retry delivering one released before): `actor`'s approval is
+/// recorded first (see the module's four eyes), and the message leaves once it has the
+/// approvals it needs.
 pub async fn release(
     state: &AppState,
     id: &str,
     actor: &str,
     reason: Option<&str>,
+) -> Result<Outcome, ReleaseError> {
+    release_with(state, id, actor, reason, &serde_json::Map::new()).await
+}
+
+/// Like [`release`]; `extra` fields (the client's address) go into the audit entries.
+pub async fn release_with(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    reason: Option<&str>,
+    extra: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Outcome, ReleaseError> {
     let hold = state
         .store
@@ -60,9 +136,39 @@ pub async fn release(
         .ok_or(StoreError::NotFound)?;
     let hold = match hold.status {
         HoldStatus::Held => {
+            let required = required_approvals(&state.config, &hold.verdict_json);
+            let approvals = state.store.hold_approvals(id).await?;
+            let mine = approvals
+                .iter()
+                .any(|a| a.approver.trim().eq_ignore_ascii_case(actor.trim()));
+            // A retry by someone who approved already, once enough people approved, goes on to
+            // the release; anyone else's approval is recorded (the sender's is refused, and a
+            // second one by the same person is a conflict).
+            let count = if mine && approvals.len() as i64 >= required {
+                approvals.len() as i64
+            } else {
+                let justification = reason.map(str::trim).filter(|r| !r.is_empty());
+                state
+                    .store
+                    .hold_approve(
+                        id,
+                        actor,
+                        justification.unwrap_or(NO_REASON),
+                        required,
+                        extra,
+                    )
+                    .await?
+                    .approvals
+            };
+            if count < required {
+                return Ok(Outcome::AwaitingApproval {
+                    approvals: count,
+                    required,
+                });
+            }
             let hold = state
                 .store
-                .decide_hold(id, Decision::Release, actor, reason)
+                .decide_hold_with(id, Decision::Release, actor, reason, extra)
                 .await?;
             notify(
                 state,

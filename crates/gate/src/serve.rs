@@ -2,7 +2,8 @@
 //! them when `shutdown` completes (SIGTERM, Ctrl-C), letting requests in flight finish.
 //!
 //! [`serve_with`] also mounts routes built from the shared state (the review queue of the
-//! `doublecheck-web` crate) on the HTTP listener, in front of the API's.
+//! `doublecheck-web` crate) on the HTTP listener, in front of the API's, and runs the
+//! housekeeping task ([`purge_expired`] every [`HOUSEKEEPING_EVERY`]) until shutdown.
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -10,7 +11,55 @@ use doublecheck_engine::Policy;
 use doublecheck_store::Store;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// How often the housekeeping task purges expired web sessions and old sign-in failures.
+pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Removes the review queue's web sessions past their idle or absolute timeout and sign-in
+/// failures older than the throttling window (`[web]` settings), as of `now_ms`. Returns how
+/// many sessions ended.
+pub async fn purge_expired(
+    state: &AppState,
+    now_ms: i64,
+) -> Result<u64, doublecheck_store::StoreError> {
+    let web = &state.config.web;
+    let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000);
+    state
+        .store
+        .session_purge(
+            now_ms.saturating_sub(secs(web.session_idle_secs)),
+            now_ms.saturating_sub(secs(web.session_absolute_secs)),
+            now_ms.saturating_sub(secs(web.login_window_secs)),
+        )
+        .await
+}
+
+/// [`purge_expired`] now, then every `every`, until `stop` turns true (or its sender is gone).
+/// Failures are logged and retried at the next round.
+pub async fn housekeeping(
+    state: AppState,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        match purge_expired(&state, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "housekeeping: expired web sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "housekeeping: purge failed; retrying later"),
+        }
+    }
+}
 
 /// Why the gate could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +141,13 @@ pub async fn serve_with(
             )
             .with_graceful_shutdown(stopped)
             .await
+        });
+    }
+    if state.config.web.enabled {
+        let (st, rx) = (state.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            housekeeping(st, HOUSEKEEPING_EVERY, rx).await;
+            Ok::<(), std::io::Error>(())
         });
     }
     if state.config.milter.enabled {

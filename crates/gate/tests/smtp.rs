@@ -1174,3 +1174,203 @@ async fn an_unreachable_upstream_does_not_delay_the_hold() {
     let session = c.cmd("NOOP").await;
     assert!(session.starts_with("250"), "{session}");
 }
+
+/// Four eyes on the gate's release path itself (the review queue and `doublecheck holds release`
+/// both go through it): under `web.two_approvals_min_severity` the first approval is recorded
+/// and nothing leaves; the same person cannot count twice; the sender cannot approve; the
+/// second distinct approver releases it, once.
+#[tokio::test]
+async fn two_approvals_on_the_release_path() {
+    use doublecheck_gate::release::{self, Outcome, ReleaseError};
+    use doublecheck_store::{HoldStatus, StoreError};
+    let sink = Sink::start().await;
+    let relay = relay_with(Some(sink.addr.to_string()), Policy::builtin(), |c| {
+        c.web.two_approvals_min_severity = Some(doublecheck_engine::Severity::Info);
+    })
+    .await;
+    let to_one = INCIDENT.replace(
+        "To: maria.garcia@gmail.com, j.smith1987@yahoo.com, tomwilson@hotmail.com,\r\n li.wei@outlook.com, sam.okafor@icloud.com, ana.souza@aol.com\r\n",
+        "To: maria.garcia@gmail.com\r\n",
+    );
+    let mut c = connect(relay.addr).await;
+    let r = c
+        .send_mail("care@phoneco.example", &["maria.garcia@gmail.com"], &to_one)
+        .await;
+    let id = r.trim().rsplit(' ').next().unwrap().to_string();
+    let hold = relay.state.store.get_hold(&id).await.unwrap().unwrap();
+    assert_eq!(
+        release::required_approvals(&relay.state.config, &hold.verdict_json),
+        2
+    );
+    // Without the setting, one approval is enough.
+    assert_eq!(
+        release::required_approvals(&Config::default(), &hold.verdict_json),
+        1
+    );
+
+    let own = release::release(&relay.state, &id, "Care@PhoneCo.example", Some("fine")).await;
+    assert!(
+        matches!(own, Err(ReleaseError::Store(StoreError::Forbidden(_)))),
+        "{own:?}"
+    );
+    let first = release::release(&relay.state, &id, "rev-a@phoneco.example", None)
+        .await
+        .expect("first approval");
+    assert_eq!(
+        first,
+        Outcome::AwaitingApproval {
+            approvals: 1,
+            required: 2
+        }
+    );
+    let again =
+        release::release(&relay.state, &id, "REV-A@phoneco.example", Some("me again")).await;
+    assert!(
+        matches!(again, Err(ReleaseError::Store(StoreError::Conflict(_)))),
+        "the same person cannot be the second approver: {again:?}"
+    );
+    let held = relay.state.store.get_hold(&id).await.unwrap().unwrap();
+    assert_eq!(held.status, HoldStatus::Held);
+    assert!(sink.got().is_empty(), "nothing leaves after one approval");
+    // A fix is a release too: the first approver cannot fix and release it alone.
+    assert!(
+        release::check_fix_approvals(&relay.state, &held, "rev-a@phoneco.example")
+            .await
+            .is_err()
+    );
+    assert!(
+        release::check_fix_approvals(&relay.state, &held, "rev-b@phoneco.example")
+            .await
+            .is_ok()
+    );
+
+    let second = release::release(&relay.state, &id, "rev-b@phoneco.example", Some("checked"))
+        .await
+        .expect("released");
+    assert_eq!(
+        second,
+        Outcome::Delivered {
+            sent: 1,
+            already: 0
+        }
+    );
+    assert_eq!(sink.got().len(), 1);
+    let approvals = relay.state.store.hold_approvals(&id).await.unwrap();
+    let who: Vec<&str> = approvals.iter().map(|a| a.approver.as_str()).collect();
+    assert_eq!(who, ["rev-a@phoneco.example", "rev-b@phoneco.example"]);
+    assert_eq!(approvals[0].justification, release::NO_REASON);
+    let retry = release::release(&relay.state, &id, "rev-b@phoneco.example", None)
+        .await
+        .expect("a retry");
+    assert_eq!(
+        retry,
+        Outcome::Delivered {
+            sent: 0,
+            already: 1
+        }
+    );
+    assert_eq!(sink.got().len(), 1, "no duplicate");
+    assert!(relay.state.store.audit_verify().await.unwrap().is_ok());
+    let _ = relay.stop.send(true);
+}
+
+/// The housekeeping purge ends sessions past the idle or absolute timeout and forgets sign-in
+/// failures older than the throttling window; the background task runs it and stops on
+/// shutdown.
+#[tokio::test]
+async fn housekeeping_purges_expired_sessions_and_stops() {
+    let relay = relay_with(None, Policy::builtin(), |c| {
+        c.web.session_idle_secs = 60;
+        c.web.session_absolute_secs = 3600;
+        c.web.login_window_secs = 600;
+    })
+    .await;
+    let store = &relay.state.store;
+    store
+        .user_add(
+            "rev@example.com",
+            doublecheck_store::Role::Reviewer,
+            "h",
+            "cli",
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    for h in ["idle", "old", "live"] {
+        store
+            .session_create(h, "rev@example.com", "csrf", "127.0.0.1")
+            .await
+            .unwrap();
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let pool = store.pool();
+    sqlx_exec(
+        pool,
+        "UPDATE web_sessions SET last_seen_ms = $1 WHERE id_hash = 'idle'",
+        now - 61_000,
+    )
+    .await;
+    sqlx_exec(
+        pool,
+        "UPDATE web_sessions SET created_at_ms = $1 WHERE id_hash = 'old'",
+        now - 3_601_000,
+    )
+    .await;
+    store.login_failure(&["ip:192.0.2.7"]).await.unwrap();
+    sqlx_exec(pool, "UPDATE login_failures SET at_ms = $1", now - 601_000).await;
+    store.login_failure(&["ip:192.0.2.8"]).await.unwrap();
+
+    // As of now: two sessions and one failure are past their time.
+    assert_eq!(
+        doublecheck_gate::serve::purge_expired(&relay.state, now)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store.session_get("live").await.unwrap().is_some());
+    assert!(store.session_get("idle").await.unwrap().is_none());
+    assert!(store.session_get("old").await.unwrap().is_none());
+    assert_eq!(
+        store.login_failures_since("ip:192.0.2.7", 0).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.login_failures_since("ip:192.0.2.8", 0).await.unwrap(),
+        1
+    );
+
+    // The task: purges on its first round, then stops when told to.
+    sqlx_exec(
+        pool,
+        "UPDATE web_sessions SET last_seen_ms = $1 WHERE id_hash = 'live'",
+        now - 120_000,
+    )
+    .await;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(doublecheck_gate::serve::housekeeping(
+        relay.state.clone(),
+        Duration::from_millis(50),
+        rx,
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while store.session_get("live").await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task purged nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the task stops on shutdown")
+        .unwrap();
+    let _ = relay.stop.send(true);
+}
+
+async fn sqlx_exec(pool: &sqlx::AnyPool, sql: &str, v: i64) {
+    sqlx::query(sql).bind(v).execute(pool).await.unwrap();
+}

@@ -31,8 +31,8 @@
 //! - `holds`: one row per held message — id (`hold_` + 16 base32 characters), status
 //!   (`held` → `released` | `rejected`, decided once), creation time (unix ms), envelope
 //!   (`mail_from`, recipients as a JSON array and their count), the sending user, the MTA queue
-//!   id, the reason, the verdict JSON, the raw message with its size and SHA-256, and who decided,
-//!   when, and why.
+//!   id, the reason, the verdict JSON, the raw message with its size and SHA-256, its decoded
+//!   subject (for the queue's rows; [`subject_of`]), and who decided, when, and why.
 //! - `deliveries`: primary key (`message_key`, `recipient`), status `pending` → `delivered`,
 //!   attempts, claim and delivery times. A retried explode skips the copies marked delivered.
 //! - `audit_log`: `seq` (1, 2, 3 …), time, actor, action, subject, details JSON, `prev_hash` and
@@ -84,6 +84,7 @@ pub use portal::{
 };
 pub use staff::normalize_email;
 pub use store::{
-    DEFAULT_MAX_MESSAGE_BYTES, GATE_ACTOR, Store, StoreOptions, severity_name, severity_rank,
+    DEFAULT_MAX_MESSAGE_BYTES, GATE_ACTOR, MAX_SUBJECT_CHARS, Store, StoreOptions, severity_name,
+    severity_rank, subject_of,
 };
 pub use time::rfc3339;

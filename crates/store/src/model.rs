@@ -132,6 +132,9 @@ pub struct HoldSummary {
     pub raw_size: u64,
     pub decided_by: Option<String>,
     pub decided_at_ms: Option<i64>,
+    /// The decoded Subject (empty when the message has none), at most
+    /// [`crate::MAX_SUBJECT_CHARS`] characters. Not masked: callers that show it mask it.
+    pub subject: String,
 }
 
 /// Which holds to list: oldest first, `limit` at most, after the hold whose id is `after`.

@@ -227,6 +227,65 @@ impl Store {
         .await
     }
 
+    /// Sets an account's password hash and ends its sessions — all of them, or all but
+    /// `keep_session` (the id hash of the session that made the change, when a person changes
+    /// their own password). Records `user.password` with how many sessions ended. Returns that
+    /// number; `NotFound` for an unknown account.
+    pub async fn user_set_password(
+        &self,
+        email: &str,
+        password_hash: &str,
+        actor: &str,
+        keep_session: Option<&str>,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<u64, StoreError> {
+        let email = normalize_email(email)?;
+        text("password_hash", password_hash, MAX_HASH, false)?;
+        text("actor", actor, MAX_ADDRESS, false)?;
+        self.timed(async {
+            let mut tx = self.begin_write().await?;
+            let head = lock_head(&mut tx).await?;
+            let n = sqlx::query(
+                "UPDATE users SET password_hash = $1, updated_at_ms = $2 WHERE email = $3",
+            )
+            .bind(password_hash)
+            .bind(now_ms())
+            .bind(&email)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if n != 1 {
+                return Err(StoreError::NotFound);
+            }
+            let ended = match keep_session {
+                Some(keep) => {
+                    sqlx::query("DELETE FROM web_sessions WHERE email = $1 AND id_hash <> $2")
+                        .bind(&email)
+                        .bind(keep)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                }
+                None => sqlx::query("DELETE FROM web_sessions WHERE email = $1")
+                    .bind(&email)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+            };
+            let d = details(
+                serde_json::json!({
+                    "sessions_ended": ended,
+                    "own": actor.trim().eq_ignore_ascii_case(&email),
+                }),
+                extra,
+            );
+            append(&mut tx, head, actor, "user.password", &email, &d).await?;
+            tx.commit().await?;
+            Ok(ended)
+        })
+        .await
+    }
+
     // ---------------------------------------------------------------- sessions
 
     /// Stores a new session (by the hash of its id) for `email`.

@@ -70,7 +70,14 @@ pub(crate) const HOLD_COLS: &str = "id, status, created_at_ms, mail_from, rcpt_t
      reason, verdict_json, raw, raw_size, raw_sha256, decided_by, decided_at_ms, decision_reason";
 
 pub(crate) const SUMMARY_COLS: &str = "id, status, created_at_ms, mail_from, rcpt_count, sender, queue_id, \
-     reason, raw_size, decided_by, decided_at_ms";
+     reason, raw_size, decided_by, decided_at_ms, subject";
+
+/// The longest subject kept for the queue's rows (characters).
+pub const MAX_SUBJECT_CHARS: usize = 300;
+/// Holds whose subject is read per statement when filling in those stored before migration 0004.
+const BACKFILL_BATCH: i64 = 200;
+/// Bytes of a raw message read to find its subject (the header block).
+const BACKFILL_HEAD_BYTES: i64 = 64 * 1024;
 
 pub(crate) const AUDIT_COLS: &str =
     "seq, at_ms, actor, action, subject, details_json, prev_hash, hash";
@@ -136,11 +143,45 @@ impl Store {
             Backend::Postgres => &MIGRATE_POSTGRES,
         };
         migrator.run(&pool).await?;
-        Ok(Store {
+        let store = Store {
             pool,
             backend,
             opts,
-        })
+        };
+        store.backfill_subjects().await?;
+        Ok(store)
+    }
+
+    /// Reads the subject of holds stored before the `subject` column existed (NULL), a batch at
+    /// a time, from the head of their raw message. Returns how many were filled in.
+    pub async fn backfill_subjects(&self) -> Result<u64, StoreError> {
+        let mut done = 0u64;
+        loop {
+            // The length as a literal: PostgreSQL has substr(bytea, int, int) only.
+            let sql = format!(
+                "SELECT id, substr(raw, 1, {BACKFILL_HEAD_BYTES}) FROM holds \
+                 WHERE subject IS NULL ORDER BY id LIMIT $1"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(BACKFILL_BATCH)
+                .fetch_all(&self.pool)
+                .await?;
+            if rows.is_empty() {
+                return Ok(done);
+            }
+            let mut tx = self.pool.begin().await?;
+            for r in &rows {
+                let id: String = r.try_get(0)?;
+                let head: Vec<u8> = r.try_get(1)?;
+                sqlx::query("UPDATE holds SET subject = $1 WHERE id = $2 AND subject IS NULL")
+                    .bind(subject_of(&head))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                done += 1;
+            }
+            tx.commit().await?;
+        }
     }
 
     /// Which database this store uses.
@@ -205,6 +246,7 @@ impl Store {
         }
 
         let id = new_id("hold_")?;
+        let subject = subject_of(&h.raw);
         let detectors = detectors_of(&h.verdict_json);
         let created_at_ms = now_ms();
         let raw_sha256 = sha256_hex(&h.raw);
@@ -226,8 +268,8 @@ impl Store {
             let head = lock_head(&mut tx).await?;
             sqlx::query(
                 "INSERT INTO holds (id, status, created_at_ms, mail_from, rcpt_to_json, rcpt_count, \
-                 sender, queue_id, reason, verdict_json, raw, raw_size, raw_sha256) \
-                 VALUES ($1, 'held', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 sender, queue_id, reason, verdict_json, raw, raw_size, raw_sha256, subject) \
+                 VALUES ($1, 'held', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&id)
             .bind(created_at_ms)
@@ -241,6 +283,7 @@ impl Store {
             .bind(&h.raw[..])
             .bind(size as i64)
             .bind(&raw_sha256)
+            .bind(&subject)
             .execute(&mut *tx)
             .await?;
             for (detector, severity) in &detectors {
@@ -920,7 +963,45 @@ pub(crate) fn summary_from_row(r: &AnyRow) -> Result<HoldSummary, StoreError> {
         raw_size: u64::try_from(raw_size).unwrap_or(0),
         decided_by: r.try_get("decided_by")?,
         decided_at_ms: r.try_get("decided_at_ms")?,
+        subject: r
+            .try_get::<Option<String>, _>("subject")?
+            .unwrap_or_default(),
     })
+}
+
+/// The message's Subject, RFC 2047 words decoded, control characters turned into spaces,
+/// at most [`MAX_SUBJECT_CHARS`] characters; empty when it has none. Only the header block is
+/// parsed. Never panics on input: a parser panic counts as no subject.
+pub fn subject_of(raw: &[u8]) -> String {
+    let parsed = std::panic::catch_unwind(|| {
+        mail_parser::MessageParser::new()
+            .parse_headers(raw)
+            .and_then(|m| m.subject().map(str::to_string))
+    });
+    let Ok(Some(s)) = parsed else {
+        return String::new();
+    };
+    let mut out = String::with_capacity(s.len().min(MAX_SUBJECT_CHARS * 4));
+    let mut space = false;
+    let mut n = 0;
+    for c in s.trim().chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if c == ' ' {
+            if space {
+                continue;
+            }
+            space = true;
+        } else {
+            space = false;
+        }
+        if n >= MAX_SUBJECT_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+        n += 1;
+    }
+    out
 }
 
 pub(crate) fn audit_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {

@@ -678,7 +678,7 @@ async fn backfill(url: &str, backend: Backend) {
          VALUES ('hold_old', 'held', 1, 'a@example.com', '[\"b@example.net\"]', 1, 'r', $1, $2, 1, 'x')",
     )
     .bind(v)
-    .bind(&b"x"[..])
+    .bind(&b"From: a@example.com\r\nSubject: =?UTF-8?B?VmVyaWZpY2FjacOzbg==?= pending\r\n\r\nbody\r\n"[..])
     .execute(&pool)
     .await
     .unwrap();
@@ -702,6 +702,10 @@ async fn backfill(url: &str, backend: Backend) {
     assert_eq!(old.max_severity, Some(4));
     let odd = page.items.iter().find(|i| i.hold.id == "hold_odd").unwrap();
     assert!(odd.detectors.is_empty());
+    // The subject of holds stored before migration 0004 is read from their raw message.
+    assert_eq!(old.hold.subject, "Verificación pending");
+    assert_eq!(odd.hold.subject, "", "no Subject field: empty");
+    assert_eq!(store.backfill_subjects().await.unwrap(), 0, "nothing left");
     store.close().await;
 }
 
@@ -718,5 +722,191 @@ async fn detectors_backfilled_on_postgres() {
         return;
     };
     backfill(&pg.url, Backend::Postgres).await;
+    pg.drop().await;
+}
+
+/// Subjects are read at hold creation; passwords change with sessions ended; the housekeeping
+/// purge removes expired sessions and old sign-in failures and keeps the rest.
+async fn accounts_story(store: Store) {
+    // ---- subjects
+    let mut h = hold("agent@example.com", &["x@example.net"], &[]);
+    h.raw = b"From: agent@example.com\r\nSubject: =?ISO-8859-1?Q?Caf=E9?= \r\n =?UTF-8?B?4pyT?=\r\n\r\nHi\r\n".to_vec();
+    let a = store.create_hold(h).await.unwrap();
+    let mut h = hold("agent@example.com", &["x@example.net"], &[]);
+    h.raw = format!("Subject: {}\r\n\r\nHi\r\n", "long ".repeat(200)).into_bytes();
+    let b = store.create_hold(h).await.unwrap();
+    let mut h = hold("agent@example.com", &["x@example.net"], &[]);
+    h.raw = b"\xff\xfe\x00garbage without headers".to_vec();
+    let c = store.create_hold(h).await.unwrap();
+    let page = store.queue(&QueueQuery::default()).await.unwrap();
+    let subject = |id: &str| {
+        page.items
+            .iter()
+            .find(|i| i.hold.id == id)
+            .map(|i| i.hold.subject.clone())
+            .unwrap()
+    };
+    assert_eq!(subject(&a.id), "Café✓");
+    let long = subject(&b.id);
+    assert_eq!(
+        long.chars().count(),
+        doublecheck_store::MAX_SUBJECT_CHARS + 1
+    );
+    assert!(long.ends_with('…'));
+    assert_eq!(subject(&c.id), "");
+
+    // ---- passwords
+    store
+        .user_add(
+            "pw@example.com",
+            Role::Reviewer,
+            "old-hash",
+            "cli",
+            &no_extra(),
+        )
+        .await
+        .unwrap();
+    for (h, ip) in [("s-1", "a"), ("s-2", "b"), ("s-3", "c")] {
+        store
+            .session_create(h, "pw@example.com", "csrf", ip)
+            .await
+            .unwrap();
+    }
+    // Their own change keeps the session that made it.
+    let ended = store
+        .user_set_password(
+            "pw@example.com",
+            "new-hash",
+            "pw@example.com",
+            Some("s-1"),
+            &ip("10.0.0.7"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, 2);
+    let kept = store.session_get("s-1").await.unwrap().expect("kept");
+    assert_eq!(kept.user.password_hash, "new-hash");
+    assert!(store.session_get("s-2").await.unwrap().is_none());
+    // An administrator's reset ends every session.
+    let ended = store
+        .user_set_password(
+            "PW@example.com",
+            "reset-hash",
+            "admin@example.com",
+            None,
+            &no_extra(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+    assert!(store.session_get("s-1").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .user_get("pw@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "reset-hash"
+    );
+    assert!(matches!(
+        store
+            .user_set_password("nobody@example.com", "h", "cli", None, &no_extra())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let audit = store
+        .audit_search(&AuditQuery {
+            action: Some("user.password".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 2);
+    let newest: serde_json::Value = serde_json::from_str(&audit[0].details_json).unwrap();
+    assert_eq!(audit[0].actor, "admin@example.com");
+    assert_eq!(newest["sessions_ended"], 1);
+    assert_eq!(newest["own"], false);
+    let oldest: serde_json::Value = serde_json::from_str(&audit[1].details_json).unwrap();
+    assert_eq!(oldest["own"], true);
+    assert_eq!(oldest["ip"], "10.0.0.7");
+    assert!(store.audit_verify().await.unwrap().is_ok());
+
+    // ---- housekeeping purge
+    for h in ["p-idle", "p-old", "p-live"] {
+        store
+            .session_create(h, "pw@example.com", "csrf", "ip")
+            .await
+            .unwrap();
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let pool = store.pool();
+    sqlx::query("UPDATE web_sessions SET last_seen_ms = $1 WHERE id_hash = 'p-idle'")
+        .bind(now - 3_600_000)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE web_sessions SET created_at_ms = $1 WHERE id_hash = 'p-old'")
+        .bind(now - 86_400_000)
+        .execute(pool)
+        .await
+        .unwrap();
+    store
+        .login_failure(&["account:pw@example.com"])
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE login_failures SET at_ms = $1 WHERE throttle_key = 'account:pw@example.com'",
+    )
+    .bind(now - 7_200_000)
+    .execute(pool)
+    .await
+    .unwrap();
+    store.login_failure(&["ip:192.0.2.1"]).await.unwrap();
+    // Idle for more than 30 minutes, or signed in more than 12 hours ago; failures older than
+    // an hour.
+    let purged = store
+        .session_purge(now - 1_800_000, now - 43_200_000, now - 3_600_000)
+        .await
+        .unwrap();
+    assert_eq!(purged, 2);
+    assert!(store.session_get("p-idle").await.unwrap().is_none());
+    assert!(store.session_get("p-old").await.unwrap().is_none());
+    assert!(store.session_get("p-live").await.unwrap().is_some());
+    assert_eq!(
+        store
+            .login_failures_since("account:pw@example.com", 0)
+            .await
+            .unwrap(),
+        0,
+        "old failures purged"
+    );
+    assert_eq!(
+        store.login_failures_since("ip:192.0.2.1", 0).await.unwrap(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_story_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/accounts.db?mode=rwc", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    accounts_story(store.clone()).await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_story_on_postgres() {
+    let Some(pg) = PgSchema::new("accounts").await else {
+        return;
+    };
+    let store = Store::open(&pg.url).await.unwrap();
+    accounts_story(store.clone()).await;
+    store.close().await;
     pg.drop().await;
 }

@@ -64,8 +64,8 @@ async fn seed(state: &AppState, n: usize) -> Vec<String> {
         let created = now - ((n - i) as i64) * 60_000;
         sqlx::query(
             "INSERT INTO holds (id, status, created_at_ms, mail_from, rcpt_to_json, rcpt_count, \
-             sender, queue_id, reason, verdict_json, raw, raw_size, raw_sha256) \
-             VALUES ($1, 'held', $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10, $11)",
+             sender, queue_id, reason, verdict_json, raw, raw_size, raw_sha256, subject) \
+             VALUES ($1, 'held', $2, $3, $4, $5, $6, NULL, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(created)
@@ -78,6 +78,7 @@ async fn seed(state: &AppState, n: usize) -> Vec<String> {
         .bind(raw.as_bytes())
         .bind(raw.len() as i64)
         .bind(sha256_hex(raw.as_bytes()))
+        .bind(doublecheck_store::subject_of(raw.as_bytes()))
         .execute(&mut *tx)
         .await
         .unwrap();

@@ -87,19 +87,9 @@ pub fn is_own(hold: &Hold, email: &str) -> bool {
             .any(|s| norm(s) == me)
 }
 
-/// How many distinct approvers this hold needs.
+/// How many distinct approvers this hold needs (the gate's rule, shared with the command line).
 pub fn required_approvals(state: &WebState, hold: &Hold) -> i64 {
-    match state.web().two_approvals_min_severity {
-        Some(min) => {
-            let min = doublecheck_store::severity_rank(min.as_str());
-            if crate::preview::max_severity(&hold.verdict_json).is_some_and(|s| s >= min) {
-                2
-            } else {
-                1
-            }
-        }
-        None => 1,
-    }
+    release::required_approvals(&state.app.config, &hold.verdict_json)
 }
 
 /// The hold, for a reviewer about to decide on it: it exists, waits, and was not sent by them
@@ -162,23 +152,19 @@ pub async fn approve(
     staff.check_csrf(f.csrf.as_deref())?;
     staff.require_decider()?;
     let justification = required_text(f.justification.as_deref(), "justification")?;
-    let hold = hold_to_decide(&state, &staff, &id, "approve").await?;
-    let required = required_approvals(&state, &hold);
-    let count = state
-        .app
-        .store
-        .hold_approve(
-            &id,
-            staff.email(),
-            &justification,
-            required,
-            &ip_details(&staff.ip),
-        )
-        .await?;
-    if !count.complete() {
+    hold_to_decide(&state, &staff, &id, "approve").await?;
+    // The gate's release records the approval and releases once enough people approved.
+    let outcome = release::release_with(
+        &state.app,
+        &id,
+        staff.email(),
+        Some(&justification),
+        &ip_details(&staff.ip),
+    )
+    .await?;
+    if matches!(outcome, release::Outcome::AwaitingApproval { .. }) {
         return Ok(done(&id, "approval_recorded"));
     }
-    release::release(&state.app, &id, staff.email(), Some(&justification)).await?;
     Ok(done(&id, "released"))
 }
 
@@ -234,23 +220,17 @@ pub async fn fix(
         ));
     }
     let hold = hold_to_decide(&state, &staff, &id, "fix").await?;
-    let required = required_approvals(&state, &hold);
-    if required > 1 {
-        let others = state
-            .app
-            .store
-            .hold_approvals(&id)
-            .await?
-            .iter()
-            .filter(|a| !a.approver.eq_ignore_ascii_case(staff.email()))
-            .count() as i64;
-        if others < required - 1 {
-            return Err(AppError::conflict(
-                "This message needs two reviewers: another reviewer must approve it first; \
-                 then you can fix and release it.",
-            ));
-        }
-    }
+    release::check_fix_approvals(&state.app, &hold, staff.email())
+        .await
+        .map_err(|e| match e {
+            release::ReleaseError::Store(doublecheck_store::StoreError::Conflict(_)) => {
+                AppError::conflict(
+                    "This message needs two reviewers: another reviewer must approve it first; \
+                     then you can fix and release it.",
+                )
+            }
+            other => other.into(),
+        })?;
     let copies = prepare(&state, &hold, kind, part).await?;
     let (hold, _) = state
         .app

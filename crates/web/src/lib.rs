@@ -15,6 +15,7 @@
 //!   throttling, sign-out (here or everywhere).
 //! - [`password`]: argon2id hashing off the async runtime.
 //! - `pages`: the queue, the message page, the audit log (and its CSV), staff accounts.
+//! - `account`: `/account` (change your own password) and an administrator's password reset.
 //! - `actions`: approve, reject, fix and release, reassign.
 //! - [`fix`]: building a fixed message (bcc-ify, explode, remove an attachment).
 //! - `preview`: the message as text with the findings' spans highlighted and masked.
@@ -23,6 +24,7 @@
 //! Every response carries `Content-Security-Policy: default-src 'none'; style-src 'self'; …`,
 //! `X-Content-Type-Options: nosniff`, `Referrer-Policy` and (pages) `Cache-Control: no-store`.
 
+mod account;
 mod actions;
 mod auth;
 mod error;
@@ -110,6 +112,9 @@ pub fn app(state: WebState) -> Router {
         .route("/users/role", post(pages::user_role))
         .route("/users/disable", post(pages::user_disable))
         .route("/users/enable", post(pages::user_enable))
+        .route("/users/password", post(account::reset_password))
+        .route("/account", get(account::account))
+        .route("/account/password", post(account::change_password))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::origin_guard,

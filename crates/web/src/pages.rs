@@ -35,6 +35,8 @@ pub struct QueueParams {
 
 pub struct Row {
     pub id: String,
+    /// The decoded subject, masked; empty when the message has none.
+    pub subject: String,
     pub status: &'static str,
     pub waited: String,
     pub created_at: String,
@@ -155,6 +157,7 @@ pub async fn queue(
             let h = &it.hold;
             Row {
                 id: h.id.clone(),
+                subject: mask_plain(&state, &h.subject),
                 status: h.status.as_str(),
                 waited: match h.status {
                     HoldStatus::Held => waited(now - h.created_at_ms),
@@ -251,6 +254,8 @@ pub struct HoldParams {
 struct HoldPage {
     nav: Option<Nav>,
     id: String,
+    /// The decoded subject, masked as in the headers panel; empty when there is none.
+    subject: String,
     status: &'static str,
     created_at: String,
     waited: String,
@@ -346,8 +351,15 @@ pub async fn hold(
         .await
         .map_err(AppError::internal)?;
     let now = now_ms();
+    let subject = view
+        .headers
+        .iter()
+        .find(|h| h.name == "Subject")
+        .map(|h| clip(&h.value, doublecheck_store::MAX_SUBJECT_CHARS))
+        .unwrap_or_default();
     render(&HoldPage {
         nav: Some(staff.nav()),
+        subject,
         status: hold.status.as_str(),
         created_at: hold.created_at.clone(),
         waited: waited(now - hold.created_at_ms),
@@ -667,6 +679,7 @@ pub async fn users(
             Some("role") => Some("Role changed."),
             Some("disabled") => Some("Account disabled; its sessions have ended."),
             Some("enabled") => Some("Account enabled."),
+            Some("password") => Some("Password set; that account's sessions have ended."),
             _ => None,
         },
     })
@@ -694,7 +707,7 @@ pub async fn user_add(
     staff.require_admin()?;
     let role = parse_role(&f.role)?;
     let email = doublecheck_store::normalize_email(&f.email)?;
-    if let Some(problem) = crate::password::problem(&f.password) {
+    if let Some(problem) = crate::password::problem_for(&email, &f.password) {
         return Err(AppError::bad_request(problem));
     }
     let hash = crate::password::hash(f.password)

@@ -28,6 +28,19 @@ pub fn problem(password: &str) -> Option<String> {
     None
 }
 
+/// Why `password` is not acceptable for the account `email`, if it is not: [`problem`], and
+/// never the account's own email address (in any case).
+pub fn problem_for(email: &str, password: &str) -> Option<String> {
+    if let Some(p) = problem(password) {
+        return Some(p);
+    }
+    let email = email.trim();
+    if !email.is_empty() && password.trim().eq_ignore_ascii_case(email) {
+        return Some("The password must not be the account's email address.".into());
+    }
+    None
+}
+
 /// The PHC string of an argon2id hash of `password` with a fresh salt.
 pub async fn hash(password: String) -> Result<String, String> {
     tokio::task::spawn_blocking(move || hash_now(&password))
@@ -77,5 +90,11 @@ mod tests {
         assert!(!verify("x".into(), "not a hash".into()).await);
         assert!(problem("short").is_some());
         assert!(problem("twelve chars").is_none());
+        assert!(problem_for("longname@example.com", "LongName@Example.com ").is_some());
+        assert!(
+            problem_for("a@example.com", "a@example.com").is_some(),
+            "short too"
+        );
+        assert!(problem_for("longname@example.com", "longname@example.co").is_none());
     }
 }

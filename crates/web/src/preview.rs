@@ -90,14 +90,6 @@ pub fn findings(verdict_json: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The highest severity among a verdict's findings (0 info … 4 critical).
-pub fn max_severity(verdict_json: &str) -> Option<i64> {
-    findings(verdict_json)
-        .iter()
-        .map(|f| doublecheck_store::severity_rank(f["severity"].as_str().unwrap_or("")))
-        .max()
-}
-
 fn location_text(loc: &Value) -> String {
     let mut parts = Vec::new();
     if let Some(h) = loc["header"].as_str() {
