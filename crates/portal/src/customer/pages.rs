@@ -1230,6 +1230,9 @@ fn upload_message(t: &Texts, code: &str) -> &'static str {
     }
 }
 
+/// The longest an upload may take to arrive (10 MB at about 70 kB/s).
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(150);
+
 /// What a multipart body held.
 #[derive(Default)]
 struct Upload {
@@ -1305,7 +1308,12 @@ pub async fn upload(
         return message(&v, StatusCode::BAD_REQUEST, Msg::error(&v), &o.base);
     };
     let max = st.options.max_upload_bytes;
-    let up = match read_upload(mp, max).await {
+    // A slow upload may not hold the connection for ever.
+    let read = tokio::time::timeout(UPLOAD_TIMEOUT, read_upload(mp, max)).await;
+    let Ok(read) = read else {
+        return message(&v, StatusCode::REQUEST_TIMEOUT, Msg::error(&v), &o.base);
+    };
+    let up = match read {
         Ok(u) => u,
         Err(status) if status == StatusCode::PAYLOAD_TOO_LARGE => Upload {
             too_large: true,
