@@ -20,6 +20,9 @@
 //! - [`fix`]: building a fixed message (bcc-ify, explode, remove an attachment).
 //! - `preview`: the message as text with the findings' spans highlighted and masked.
 //! - `error`: [`AppError`], one friendly page with the right status.
+//! - [`verifications`]: the verification portal's staff side — the queue of verification
+//!   sessions, the session page with documents decrypted on the fly and watermarked, approve
+//!   or reject with a reason.
 //!
 //! Every response carries `Content-Security-Policy: default-src 'none'; style-src 'self'; …`,
 //! `X-Content-Type-Options: nosniff`, `Referrer-Policy` and (pages) `Cache-Control: no-store`.
@@ -33,6 +36,7 @@ mod pages;
 pub mod password;
 mod preview;
 mod util;
+pub mod verifications;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -56,6 +60,8 @@ pub struct WebState {
     pub app: AppState,
     pub(crate) scanner: Arc<doublecheck_engine::pii::Scanner>,
     pub(crate) dummy_hash: Arc<tokio::sync::OnceCell<String>>,
+    /// Decrypts verification documents for reviewers (`None`: documents answer 503).
+    pub(crate) vault: Option<Arc<doublecheck_vault::Vault>>,
 }
 
 impl WebState {
@@ -76,6 +82,7 @@ impl WebState {
             app,
             scanner: Arc::new(doublecheck_engine::pii::Scanner::new(opts)),
             dummy_hash: Arc::new(tokio::sync::OnceCell::new()),
+            vault: None,
         }
     }
 
@@ -89,7 +96,8 @@ pub fn router(app_state: AppState) -> Router {
     if !app_state.config.web.enabled {
         return Router::new();
     }
-    app(WebState::new(app_state))
+    let vault = verifications::vault_from_config(&app_state.config);
+    app(WebState::new(app_state).with_vault(vault))
 }
 
 /// The review queue's router, apart from any socket.
@@ -106,6 +114,15 @@ pub fn app(state: WebState) -> Router {
         .route("/holds/{id}/fix", post(actions::fix))
         .route("/holds/{id}/retry", post(actions::retry))
         .route("/holds/{id}/reassign", post(actions::reassign))
+        .route("/verifications", get(verifications::queue))
+        .route("/verifications/{id}", get(verifications::session))
+        .route(
+            "/verifications/{id}/documents/{doc_id}",
+            get(verifications::document),
+        )
+        .route("/verifications/{id}/approve", post(verifications::approve))
+        .route("/verifications/{id}/reject", post(verifications::reject))
+        .route("/static/verifications.css", get(verifications::css))
         .route("/audit", get(pages::audit))
         .route("/audit.csv", get(pages::audit_csv))
         .route("/users", get(pages::users).post(pages::user_add))
@@ -140,18 +157,23 @@ async fn security_headers(req: Request, next: Next) -> Response {
     let is_get = req.method() == Method::GET;
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+    // A handler may set a stricter or more specific policy (a document, a page embedding one).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     // `same-origin` rather than `no-referrer`: under `no-referrer` browsers send `Origin: null`
     // with form posts, which would defeat the Origin check; nothing leaks to other sites.
     h.insert(
