@@ -326,3 +326,202 @@ fn staff_accounts_from_the_command_line_and_the_queue_on_the_http_listener() {
     let (_, out, _) = run(d, &["user", "list", "--data-dir", "data"], "");
     assert!(out.contains("disabled"), "{out}");
 }
+
+/// Stores a held message with one finding of `severity` in the data directory's database, as
+/// the milter would (the message waits in the MTA's hold queue under `queue_id`).
+fn hold_in(data: &Path, severity: &str, queue_id: &str) -> String {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            data.join("doublecheck.db").display()
+        );
+        let store = doublecheck_store::Store::open(&url).await.expect("open");
+        let hold = store
+            .create_hold(doublecheck_store::NewHold {
+                raw: b"From: agent@example.com\r\nSubject: Card on file\r\n\r\nHi\r\n".to_vec(),
+                mail_from: "agent@example.com".into(),
+                rcpt_to: vec!["customer@example.net".into()],
+                verdict_json: serde_json::json!({
+                    "findings": [{ "id": "content.sensitive_data", "severity": severity }]
+                })
+                .to_string(),
+                reason: "a card number".into(),
+                sender: Some("agent@example.com".into()),
+                queue_id: Some(format!("mta:{queue_id}")),
+            })
+            .await
+            .expect("hold");
+        store.close().await;
+        hold.id
+    })
+}
+
+#[test]
+fn holds_release_needs_two_distinct_approvers_for_severe_findings() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+    std::fs::create_dir_all(d.join("data")).expect("data dir");
+    std::fs::write(
+        d.join("doublecheck.toml"),
+        "data_dir = \"data\"\n\
+         [web]\ntwo_approvals_min_severity = \"critical\"\n\
+         [milter]\nrelease_command = [\"touch\", \"released-{queue_id}\"]\n",
+    )
+    .expect("config");
+    let critical = hold_in(&d.join("data"), "critical", "CRIT1");
+    let medium = hold_in(&d.join("data"), "medium", "MED1");
+    let release = |id: &str, who: &str| {
+        run(
+            d,
+            &[
+                "holds",
+                "release",
+                id,
+                "--as",
+                who,
+                "--reason",
+                "checked",
+                "--config",
+                "doublecheck.toml",
+            ],
+            "",
+        )
+    };
+
+    // The sender can never approve.
+    let (code, out, err) = release(&critical, "agent@example.com");
+    assert_eq!(code, Some(65), "{out}{err}");
+    assert!(err.contains("may not approve"), "{err}");
+    // The first reviewer: recorded, still held, nothing released (exit 2).
+    let (code, out, err) = release(&critical, "rev-a@example.com");
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(
+        out.contains("approval by rev-a@example.com recorded (1 of 2)"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was delivered"), "{out}");
+    assert!(
+        !d.join("released-CRIT1").exists(),
+        "not released after one approval"
+    );
+    let (_, shown, _) = run(
+        d,
+        &["holds", "show", &critical, "--config", "doublecheck.toml"],
+        "",
+    );
+    assert!(shown.contains("status:     held"), "{shown}");
+    // The same reviewer again does not count twice.
+    let (code, out, err) = release(&critical, "REV-A@example.com");
+    assert_eq!(code, Some(65), "{out}{err}");
+    assert!(err.contains("a second reviewer must approve"), "{err}");
+    assert!(!d.join("released-CRIT1").exists());
+    // A second, different reviewer releases it.
+    let (code, out, err) = release(&critical, "rev-b@example.com");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("released by rev-b@example.com"), "{out}");
+    assert!(
+        d.join("released-CRIT1").exists(),
+        "the MTA was told to release it"
+    );
+
+    // Below the threshold one approval is enough.
+    let (code, out, err) = release(&medium, "rev-a@example.com");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(d.join("released-MED1").exists());
+
+    let (code, out, _) = run(d, &["audit", "verify", "--config", "doublecheck.toml"], "");
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn user_enable_passwd_and_role_from_the_command_line() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+    let args = |extra: &[&'static str]| {
+        let mut v: Vec<&str> = vec!["user"];
+        v.extend_from_slice(extra);
+        v.extend_from_slice(&["--data-dir", "data"]);
+        v
+    };
+    let (code, out, err) = run(
+        d,
+        &args(&["add", "rev@example.com", "--role", "reviewer"]),
+        "the first long password\n",
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    // Passwords: at least 12 characters, never the email address.
+    let (code, _, err) = run(d, &args(&["passwd", "rev@example.com"]), "short\n");
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("at least 12"), "{err}");
+    let (code, _, err) = run(
+        d,
+        &args(&["passwd", "rev@example.com"]),
+        "Rev@Example.com\n",
+    );
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("email address"), "{err}");
+    let (code, _, err) = run(
+        d,
+        &args(&["passwd", "nobody@example.com"]),
+        "a second long password\n",
+    );
+    assert_eq!(code, Some(66), "{err}");
+    let (code, out, err) = run(
+        d,
+        &args(&["passwd", "REV@example.com"]),
+        "a second long password\n",
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("password of rev@example.com changed"), "{out}");
+
+    // Role.
+    let (code, out, err) = run(d, &args(&["role", "rev@example.com", "admin"]), "");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("rev@example.com is now admin"), "{out}");
+    let (code, _, err) = run(d, &args(&["role", "rev@example.com", "boss"]), "");
+    assert_eq!(code, Some(64), "an unknown role is a usage error: {err}");
+
+    // Disable, then enable.
+    let (code, ..) = run(d, &args(&["disable", "rev@example.com"]), "");
+    assert_eq!(code, Some(0));
+    let (_, list, _) = run(d, &args(&["list"]), "");
+    assert!(list.contains("disabled"), "{list}");
+    let (code, out, err) = run(d, &args(&["enable", "rev@example.com"]), "");
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("enabled rev@example.com (admin)"), "{out}");
+    let (_, list, _) = run(d, &args(&["list"]), "");
+    assert!(
+        list.contains("active") && !list.contains("disabled"),
+        "{list}"
+    );
+    let (code, ..) = run(d, &args(&["enable", "nobody@example.com"]), "");
+    assert_eq!(code, Some(66));
+
+    // Each change is in the audit log, and the chain holds.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let actions: Vec<String> = rt.block_on(async {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            d.join("data/doublecheck.db").display()
+        );
+        let store = doublecheck_store::Store::open(&url).await.expect("open");
+        let all = store.audit_list(0, 100).await.expect("audit");
+        assert!(store.audit_verify().await.expect("verify").is_ok());
+        all.into_iter()
+            .filter(|e| e.subject == "rev@example.com")
+            .map(|e| e.action)
+            .collect()
+    });
+    assert_eq!(
+        actions,
+        [
+            "user.add",
+            "user.password",
+            "user.role",
+            "user.disable",
+            "user.enable"
+        ]
+    );
+}

@@ -533,6 +533,7 @@ async fn signed_out_every_staff_page_redirects_to_sign_in() {
         "/audit".to_string(),
         "/audit.csv".to_string(),
         "/users".to_string(),
+        "/account".to_string(),
         "/logout".to_string(),
     ] {
         let res = get(&e.app, &path, None).await;
@@ -559,6 +560,8 @@ async fn signed_out_every_staff_page_redirects_to_sign_in() {
         "/users/role".into(),
         "/users/disable".into(),
         "/users/enable".into(),
+        "/users/password".into(),
+        "/account/password".into(),
         "/logout".into(),
     ] {
         let res = post_raw(
@@ -2087,5 +2090,274 @@ async fn a_message_the_mta_holds_is_fixed_by_reinjection_and_the_original_discar
         discarded.trim(),
         "4XyZ123ABC",
         "the original is deleted from the hold queue"
+    );
+}
+
+/// The subject, decoded (RFC 2047), escaped and masked, names each row of the queue and heads
+/// the message page, with the hold id beside it in small type.
+#[tokio::test]
+async fn subjects_name_the_rows_and_head_the_message_page() {
+    let e = env().await;
+    // "Verificación <b>" encoded, then a card number in plain text.
+    let raw = EXPOSED.replace(
+        "\r\nSubject: ",
+        "\r\nSubject: =?UTF-8?B?VmVyaWZpY2FjacOzbiA8Yj4=?= card 4556 7375 8689 9855 ",
+    );
+    assert_ne!(raw, EXPOSED, "the test message has a subject");
+    let id = e.hold(&raw, "agent@example.com").await;
+    let no_subject = EXPOSED
+        .lines()
+        .filter(|l| !l.starts_with("Subject:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let bare = e.hold(&no_subject, "agent@example.com").await;
+    let rev = login(&e.app, "rev@example.com").await;
+    let agent = login(&e.app, "agent@example.com").await;
+    for s in [&rev, &agent] {
+        let q = get(&e.app, "/holds", Some(&s.id)).await;
+        assert_eq!(q.status, StatusCode::OK);
+        assert!(
+            q.body.contains(&format!(
+                "<a href=\"/holds/{id}\" class=\"subject\">Verificación &#60;b&#62; card 4556 **** **** 9855"
+            )) || q.body.contains(&format!(
+                "<a href=\"/holds/{id}\" class=\"subject\">Verificación &lt;b&gt; card 4556 **** **** 9855"
+            )),
+            "the decoded, escaped, masked subject links the row:\n{}",
+            q.body
+        );
+        assert!(q.body.contains(&format!("<span class=\"hid\">{id}</span>")));
+        assert!(q.body.contains(&format!(
+            "<a href=\"/holds/{bare}\" class=\"subject\">(no subject)</a>"
+        )));
+        for digits in CARD_DIGITS {
+            assert!(
+                !q.body.contains(digits),
+                "unmasked card number in the queue"
+            );
+        }
+        assert!(!q.body.contains("<b>"), "escaped");
+    }
+    let page = get(&e.app, &format!("/holds/{id}"), Some(&rev.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let h1 = page
+        .body
+        .split("<h1>")
+        .nth(1)
+        .and_then(|r| r.split("</h1>").next())
+        .unwrap()
+        .to_string();
+    assert!(h1.contains("<span class=\"subject\">Verificación "), "{h1}");
+    assert!(h1.contains("4556 **** **** 9855"), "{h1}");
+    assert!(
+        h1.contains(&format!("<span class=\"hid\">{id}</span>")),
+        "{h1}"
+    );
+    assert!(!h1.contains("<b>"));
+    for digits in CARD_DIGITS {
+        assert!(
+            !page.body.contains(digits),
+            "unmasked card number on the page"
+        );
+    }
+    let page = get(&e.app, &format!("/holds/{bare}"), Some(&rev.id)).await;
+    assert!(
+        page.body
+            .contains("<span class=\"subject\">(no subject)</span>")
+    );
+}
+
+/// A signed-in person changes their own password on /account: the current one is required
+/// (a wrong one is throttled and audited), the new one must be long, not the email, typed twice;
+/// their other sessions end, this one stays.
+#[tokio::test]
+async fn own_password_change_on_the_account_page() {
+    let e = env_with(|c| c.web.max_login_failures = 3).await;
+    let here = login(&e.app, "rev@example.com").await;
+    let elsewhere = login(&e.app, "rev@example.com").await;
+    let other = login(&e.app, "rev2@example.com").await;
+    let page = get(&e.app, "/account", Some(&here.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("<label for=\"pw-current\">Current password</label>")
+    );
+    assert!(page.body.contains("action=\"/account/password\""));
+    const NEW: &str = "a brand new passphrase";
+    let change = |current: &'static str, new: &'static str, again: &'static str| {
+        let app = e.app.clone();
+        let here = here.clone();
+        async move {
+            post(
+                &app,
+                "/account/password",
+                &here,
+                &[("current", current), ("password", new), ("again", again)],
+            )
+            .await
+        }
+    };
+    let wrong = change("not my password", NEW, NEW).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(
+        wrong.body.contains("current password is not right"),
+        "{}",
+        wrong.body
+    );
+    let short = change(PASSWORD, "short", "short").await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("at least 12 characters"));
+    let email = change(PASSWORD, "REV@example.com", "REV@example.com").await;
+    assert_eq!(email.status, StatusCode::BAD_REQUEST);
+    assert!(email.body.contains("email address"));
+    let differ = change(PASSWORD, NEW, "a brand new passphrasE").await;
+    assert_eq!(differ.status, StatusCode::BAD_REQUEST);
+    let same = change(PASSWORD, PASSWORD, PASSWORD).await;
+    assert_eq!(same.status, StatusCode::BAD_REQUEST);
+    // Without the CSRF token: refused before anything else.
+    let forged = post_raw(
+        &e.app,
+        "/account/password",
+        Some(&format!("dc_session={}", here.id)),
+        form(&[("current", PASSWORD), ("password", NEW), ("again", NEW)]),
+        Some(ORIGIN),
+        [127, 0, 0, 1],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let ok = change(PASSWORD, NEW, NEW).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.location(), "/account?done=password");
+    let after = get(&e.app, "/account?done=password", Some(&here.id)).await;
+    assert_eq!(after.status, StatusCode::OK, "this session stays");
+    assert!(after.body.contains("Password changed"));
+    assert_eq!(
+        get(&e.app, "/holds", Some(&elsewhere.id)).await.status,
+        StatusCode::SEE_OTHER,
+        "the other session ended"
+    );
+    assert_eq!(
+        get(&e.app, "/holds", Some(&other.id)).await.status,
+        StatusCode::OK,
+        "other people's sessions stay"
+    );
+    let old = try_login(&e.app, "rev@example.com", PASSWORD, [127, 0, 0, 2], None).await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = try_login(&e.app, "rev@example.com", NEW, [127, 0, 0, 3], None).await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
+
+    let acts = e.actions().await;
+    let changed: Vec<_> = acts.iter().filter(|a| a.1 == "user.password").collect();
+    assert_eq!(changed.len(), 1, "{acts:?}");
+    assert_eq!(changed[0].0, "rev@example.com");
+    assert_eq!(changed[0].2, "rev@example.com");
+    assert!(acts.iter().any(|a| a.1 == "user.password_denied"));
+    for a in &acts {
+        assert!(!a.2.contains(NEW) && !a.2.contains(PASSWORD));
+    }
+    for entry in e.state.app.store.audit_list(0, 1000).await.unwrap() {
+        assert!(!entry.details_json.contains(NEW), "no password in the log");
+    }
+
+    // Guessing the current password from a stolen session is throttled like sign-in.
+    let s = login(&e.app, "rev2@example.com").await;
+    for _ in 0..3 {
+        let r = post(
+            &e.app,
+            "/account/password",
+            &s,
+            &[
+                ("current", "guess guess guess"),
+                ("password", NEW),
+                ("again", NEW),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    let r = post(
+        &e.app,
+        "/account/password",
+        &s,
+        &[("current", PASSWORD), ("password", NEW), ("again", NEW)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+/// An administrator sets a new password for someone else from /users: that person's sessions
+/// end; only admins may, never for themselves there, and the rules for passwords hold.
+#[tokio::test]
+async fn admins_reset_a_password_from_the_staff_page() {
+    let e = env().await;
+    let admin = login(&e.app, "admin@example.com").await;
+    let rev = login(&e.app, "rev@example.com").await;
+    let users = get(&e.app, "/users", Some(&admin.id)).await;
+    assert!(users.body.contains("action=\"/users/password\""));
+    assert!(users.body.contains("New password for rev@example.com"));
+    const NEW: &str = "set by the administrator";
+    let denied = post(
+        &e.app,
+        "/users/password",
+        &rev,
+        &[("email", "rev2@example.com"), ("password", NEW)],
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN, "reviewers may not");
+    let own = post(
+        &e.app,
+        "/users/password",
+        &admin,
+        &[("email", "admin@example.com"), ("password", NEW)],
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::CONFLICT);
+    let as_email = post(
+        &e.app,
+        "/users/password",
+        &admin,
+        &[
+            ("email", "rev@example.com"),
+            ("password", "rev@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(as_email.status, StatusCode::BAD_REQUEST);
+    let nobody = post(
+        &e.app,
+        "/users/password",
+        &admin,
+        &[("email", "nobody@example.com"), ("password", NEW)],
+    )
+    .await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
+    let ok = post(
+        &e.app,
+        "/users/password",
+        &admin,
+        &[("email", "Rev@Example.com"), ("password", NEW)],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(ok.location(), "/users?done=password");
+    assert_eq!(
+        get(&e.app, "/holds", Some(&rev.id)).await.status,
+        StatusCode::SEE_OTHER,
+        "their sessions ended"
+    );
+    assert_eq!(
+        get(&e.app, "/users", Some(&admin.id)).await.status,
+        StatusCode::OK,
+        "the admin's stays"
+    );
+    let new = try_login(&e.app, "rev@example.com", NEW, [127, 0, 0, 4], None).await;
+    assert_eq!(new.status, StatusCode::SEE_OTHER);
+    let acts = e.actions().await;
+    assert!(
+        acts.iter().any(|a| a.0 == "admin@example.com"
+            && a.1 == "user.password"
+            && a.2 == "rev@example.com"),
+        "{acts:?}"
     );
 }
