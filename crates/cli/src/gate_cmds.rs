@@ -247,6 +247,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<u8> {
                 let web = doublecheck_web::router(state.clone());
                 match doublecheck_portal::PortalState::load(state) {
                     Ok(portal) => {
+                        // Redaction and retention destroy documents' blobs in the vault.
+                        let (portal, no_vault) = doublecheck_portal::documents::attach(portal);
+                        if let Some(e) = no_vault {
+                            tracing::warn!(error = %e, "verification portal: no document vault; redaction forgets wrapped keys only");
+                        }
                         doublecheck_portal::start_workers(portal.clone(), stop_rx);
                         web.merge(doublecheck_portal::router(portal))
                     }

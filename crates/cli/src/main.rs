@@ -6,6 +6,8 @@
 //! - `serve`, `config init`, `holds list|show|release|reject`, `audit verify`: the gate.
 //! - `user add|list|disable`: staff accounts of the review queue.
 //! - `apikey create|list|revoke`: API keys of the verification portal's API.
+//! - `verify send|list`: verification requests to customers, and the sessions.
+//! - `keys generate|rotate`: the master key of documents at rest.
 //!
 //! Exit codes: 0 everything allowed, 1 a warning, 2 something held, rewritten or rejected,
 //! 64 usage error, 65 invalid policy or data, 66 input not found, 74 I/O error.
@@ -14,6 +16,7 @@ mod apikey_cmds;
 mod gate_cmds;
 mod input;
 mod output;
+mod portal_cmds;
 mod user_cmds;
 
 use anyhow::Context as _;
@@ -85,6 +88,13 @@ enum Command {
     /// Create, list or revoke API keys of the verification portal (dk_test_…, dk_live_…).
     #[command(subcommand)]
     Apikey(apikey_cmds::ApikeyCommand),
+    /// Send a customer a verification request (their own message with a single-use link to
+    /// the portal), or list verification sessions.
+    #[command(subcommand)]
+    Verify(portal_cmds::VerifyCommand),
+    /// Generate a master key for documents at rest, or rotate to a new one.
+    #[command(subcommand)]
+    Keys(portal_cmds::KeysCommand),
 }
 
 #[derive(clap::Args)]
@@ -170,6 +180,8 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => gate_cmds::audit(cmd),
         Command::User(cmd) => user_cmds::user(cmd),
         Command::Apikey(cmd) => apikey_cmds::apikey(cmd),
+        Command::Verify(cmd) => portal_cmds::verify(cmd),
+        Command::Keys(cmd) => portal_cmds::keys(cmd),
         Command::Policy(PolicyCommand::Show) => {
             print!("{}", include_str!("../../engine/src/policy/default.toml"));
             Ok(0)

@@ -16,14 +16,18 @@
 //! - [`webhooks`]: the webhook worker (retries with exponential backoff, delivery log).
 //! - [`outbox`]: the message worker (one message per customer, a fresh link in each).
 //! - [`openapi`]: `GET /v1/openapi.json`.
+//! - [`documents`]: the vault wired in (the shredder used by `serve`, key rotation).
+//! - [`retention`]: redaction of decided sessions after `portal.retention_days`.
 //! - `customer/` (the customer's pages, `/verify/{token}`) lives beside these modules.
 
 pub mod api;
 pub mod customer;
+pub mod documents;
 pub mod error;
 pub mod openapi;
 pub mod outbox;
 pub mod render;
+pub mod retention;
 pub mod secrets;
 pub mod validate;
 pub mod webhooks;

@@ -11,8 +11,8 @@
 //! is retried after the next wait of the schedule, and given up after the last. Every attempt
 //! is in the delivery log (`GET /v1/webhook_endpoints/{id}/deliveries`). Deliveries are claimed
 //! with a lease, so several gate instances sharing a database do not send one twice at once.
-//! The same loop expires sessions past their `expires_at` and forgets idempotency records
-//! older than 24 hours.
+//! The same loop expires sessions past their `expires_at`, forgets idempotency records older
+//! than 24 hours and runs the retention job ([`crate::retention`]).
 
 use crate::PortalState;
 use crate::api::now_ms;
@@ -54,6 +54,16 @@ pub async fn run(state: PortalState, mut stop: watch::Receiver<bool>) {
                 .await
             {
                 tracing::warn!(error = %e, "purging idempotency records failed");
+            }
+            let retention = crate::retention::retention_ms(&state);
+            match crate::retention::run_once(&state, now, retention).await {
+                Ok(r) if r.sessions > 0 => tracing::info!(
+                    sessions = r.sessions,
+                    documents = r.documents,
+                    "retention: decided sessions redacted"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention: redaction failed"),
             }
         }
         if let Err(e) = tick(&state, &client).await {

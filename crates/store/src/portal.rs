@@ -1330,6 +1330,34 @@ impl Store {
         Ok(n)
     }
 
+    /// Ids of sessions due for redaction by the retention job: decided (verified, rejected),
+    /// canceled or expired at or before `before_ms` (the decision time, else the last change),
+    /// not redacted yet; at most `limit` (1…1000), oldest first.
+    pub async fn vs_retention_due(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        self.timed(async {
+            let rows = sqlx::query(
+                "SELECT id FROM verification_sessions \
+                 WHERE redacted_at_ms IS NULL \
+                 AND status IN ('verified', 'rejected', 'canceled', 'expired') \
+                 AND COALESCE(decided_at_ms, updated_at_ms) <= $1 \
+                 ORDER BY COALESCE(decided_at_ms, updated_at_ms), id LIMIT $2",
+            )
+            .bind(before_ms)
+            .bind(limit)
+            .fetch_all(&self.pool_ref())
+            .await?;
+            rows.iter()
+                .map(|r| r.try_get::<String, _>(0).map_err(StoreError::from))
+                .collect()
+        })
+        .await
+    }
+
     // ------------------------------------------------------------ links
 
     /// Records a new link (only `token_hash`, the SHA-256 hex of the token) valid for `ttl_ms`
@@ -1752,6 +1780,29 @@ impl Store {
             );
             let rows = sqlx::query(&sql)
                 .bind(session_id)
+                .fetch_all(&self.pool_ref())
+                .await?;
+            rows.iter().map(doc_from_row).collect()
+        })
+        .await
+    }
+
+    /// Documents not destroyed, by id, `limit` (1…1000) of them after `after_id` (for key
+    /// rotation, which walks them all).
+    pub async fn doc_list_live(
+        &self,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<VerificationDocument>, StoreError> {
+        let limit = i64::from(limit.clamp(1, 1000));
+        self.timed(async {
+            let sql = format!(
+                "SELECT {DOC_COLS} FROM verification_documents \
+                 WHERE destroyed_at_ms IS NULL AND id > $1 ORDER BY id LIMIT $2"
+            );
+            let rows = sqlx::query(&sql)
+                .bind(after_id.unwrap_or(""))
+                .bind(limit)
                 .fetch_all(&self.pool_ref())
                 .await?;
             rows.iter().map(doc_from_row).collect()
