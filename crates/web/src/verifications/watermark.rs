@@ -90,13 +90,15 @@ pub fn draw_tiled(img: &mut RgbaImage, lines: &[String]) {
         .max()
         .unwrap_or(1)
         .max(1) as u32;
-    // The block spans about half the width; at least one font pixel per image pixel.
-    let scale = ((w / 2) / (longest * ADVANCE)).clamp(1, 12);
+    // The block spans about two thirds of the width; at least one font pixel per image pixel.
+    let scale = ((w * 2 / 3) / (longest * ADVANCE)).clamp(1, 16);
     let line_h = (GLYPH_H + 3) * scale;
     let block_w = longest * ADVANCE * scale;
     let block_h = line_h * lines.len() as u32;
-    let step_x = block_w + block_w / 3 + 1;
-    let step_y = block_h + block_h.max(3 * line_h) / 2 + 1;
+    // Sparse enough to read the document between the marks, dense enough that no crop of a
+    // useful size escapes one.
+    let step_x = block_w + block_w / 2 + 1;
+    let step_y = block_h * 2 + block_h / 2 + 1;
     let mut row = 0u32;
     let mut y = (line_h / 2) as i64;
     while y < i64::from(h) {
