@@ -248,7 +248,7 @@ pub fn verify_api_example(base: &str) -> String {
     format!(
         "curl -u dk_live_...: {base}/v1/verification_sessions -H 'content-type: \
          application/json' -d '{{\"type\":\"document\",\"customer\":{{\"email\":\
-         \"customer@example.com\"}}}}'"
+         \"customer@example.com\"}},\"send\":true}}'"
     )
 }
 
@@ -261,7 +261,7 @@ pub fn safe_way_text() -> String {
          {VERIFY_CLI_EXAMPLE}\n  Through the API (a key from `doublecheck apikey create`):\n    \
          curl -u dk_live_...: https://verify.example.com/v1/verification_sessions \\\n      \
          -H 'content-type: application/json' \\\n      \
-         -d '{{\"type\":\"document\",\"customer\":{{\"email\":\"customer@example.com\"}}}}'\n  \
+         -d '{{\"type\":\"document\",\"customer\":{{\"email\":\"customer@example.com\"}},\"send\":true}}'\n  \
          Or write {{{{verify_link}}}} in the message: each recipient gets their own copy\n  \
          with their own link.\n"
     )
