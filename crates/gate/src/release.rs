@@ -196,7 +196,11 @@ pub async fn release_with(
         .clone()
         .ok_or(ReleaseError::NoUpstream)?;
     let retry = |e: DeliveryError| ReleaseError::Delivery(e.to_string(), hold.id.clone());
-    if hold.reason.starts_with("explode") || verdict_is_explode(&hold) {
+    // A message with `{{verify_link}}` is exploded too: each copy gets its recipient's link.
+    if hold.reason.starts_with("explode")
+        || verdict_is_explode(&hold)
+        || crate::verify_link::contains_placeholder(&hold.raw)
+    {
         let report = delivery::explode(
             state,
             &hold.id,

@@ -806,6 +806,92 @@ async fn explode_without_reinject_is_held() {
     mta.quit().await;
 }
 
+const WITH_LINK: &str = "From: Customer Care <care@phoneco.example>\r\n\
+To: maria.garcia@gmail.com, j.smith1987@yahoo.com, tomwilson@hotmail.com\r\n\
+Subject: Your account\r\nMessage-ID: <verify-2@phoneco.example>\r\n\r\n\
+Hello,\r\n\r\nPlease open your secure page to update your contact details:\r\n\r\n\
+{{verify_link}}\r\n\r\nThank you,\r\nCustomer Care\r\n";
+
+#[tokio::test]
+async fn verify_link_copies_are_reinjected_each_with_its_own_session_link() {
+    let (sink_addr, got) = sink().await;
+    let mut config = Config::default();
+    config.milter.reinject = Some(sink_addr.to_string());
+    config.portal.public_url = Some("https://verify.test".into());
+    let gate = start_with(config, Policy::builtin()).await;
+    let mut mta = Mta::connect(gate.addr).await;
+    let raw = WITH_LINK.as_bytes();
+    let r = mta
+        .message("4VL1", "care@phoneco.example", &CUSTOMERS, raw)
+        .await;
+    assert_eq!(r, vec![Response::Discard]);
+    // The MTA's retry sends nothing more and makes no session.
+    let r = mta
+        .message("4VL1", "care@phoneco.example", &CUSTOMERS, raw)
+        .await;
+    assert_eq!(r, vec![Response::Discard]);
+    let copies = got.lock().expect("lock").clone();
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    let mut tokens = std::collections::HashSet::new();
+    for (rcpts, data) in &copies {
+        assert_eq!(rcpts.len(), 1);
+        assert!(!data.contains("{{verify_link}}"), "{data}");
+        let at = data.find("https://verify.test/verify/").expect("a link");
+        let token: String = data[at + 27..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        assert_eq!(token.len(), 43);
+        assert!(tokens.insert(token.clone()), "links differ");
+        let (_, _, session) = gate
+            .state
+            .store
+            .link_find(&doublecheck_store::sha256_hex(token.as_bytes()))
+            .await
+            .expect("store")
+            .expect("the link resolves");
+        assert_eq!(session.customer.email.as_deref(), Some(rcpts[0].as_str()));
+    }
+    let all = gate
+        .state
+        .store
+        .vs_list(doublecheck_store::SessionQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(all.data.len(), 3, "one session per recipient");
+    mta.quit().await;
+}
+
+#[tokio::test]
+async fn verify_link_with_the_portal_disabled_is_held() {
+    let (sink_addr, got) = sink().await;
+    let mut config = Config::default();
+    config.milter.reinject = Some(sink_addr.to_string());
+    config.portal.enabled = false;
+    let gate = start_with(config, Policy::builtin()).await;
+    let mut mta = Mta::connect(gate.addr).await;
+    let r = mta
+        .message(
+            "4VL2",
+            "care@phoneco.example",
+            &CUSTOMERS,
+            WITH_LINK.as_bytes(),
+        )
+        .await;
+    let Response::Quarantine(reason) = &r[0] else {
+        panic!("expected QUARANTINE, got {r:?}");
+    };
+    assert!(
+        String::from_utf8_lossy(reason).contains("portal.enabled = false"),
+        "{r:?}"
+    );
+    assert!(got.lock().expect("lock").is_empty());
+    mta.quit().await;
+}
+
 #[tokio::test]
 async fn connections_over_the_limit_are_closed_and_idle_ones_time_out() {
     let mut config = Config::default();

@@ -359,6 +359,27 @@ async fn with_the_portal_disabled_the_message_is_held_not_sent_with_a_placeholde
         holds[0].reason.starts_with("explode"),
         "release explodes it"
     );
+    // Released while the portal is still disabled: nothing leaves, and the reason says why.
+    let e = doublecheck_gate::release::release(
+        &relay.state,
+        &holds[0].id,
+        "rev@phoneco.example",
+        Some("ok"),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("portal.enabled = false"), "{e}");
+    assert!(messages(&sink_state).is_empty());
+    // With the portal enabled (same database), the release sends each recipient their link.
+    let mut config = (*relay.state.config).clone();
+    config.portal.enabled = true;
+    let enabled = AppState::new(config, Policy::builtin(), relay.state.store.clone());
+    doublecheck_gate::release::release(&enabled, &holds[0].id, "rev@phoneco.example", Some("ok"))
+        .await
+        .unwrap();
+    let got = messages(&sink_state);
+    assert_eq!(got.len(), 3);
+    check_links(&enabled, &got).await;
 }
 
 #[tokio::test]
