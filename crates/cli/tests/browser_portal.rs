@@ -9,7 +9,8 @@
 //! One customer opens the link from their message on a phone (390×844): the page shows nothing
 //! personal; they ask for a code by email, type the code caught at the sink, fill in their
 //! address (a missing city is pointed out, then corrected), upload a JPEG made in the test, and
-//! reach the confirmation page. A reviewer approves the session through the API; the webhook
+//! reach the confirmation page. A reviewer signs in to the staff pages, finds the session in the
+//! verification queue, sees the address and the document, and approves it; the webhook
 //! receiver gets `verification_session.verified`, and every delivery's `webhook-signature`
 //! checks out against an HMAC-SHA256 computed here, by hand. The blob on disk under the
 //! documents directory holds none of the JPEG's bytes.
@@ -35,6 +36,8 @@ const CUSTOMERS: [(&str, &str); 3] = [
     ("li.wei@outlook.com", "Li Wei"),
 ];
 const MAIL_FROM: &str = "verify@phoneco.example";
+const REVIEWER: &str = "rev@phoneco.example";
+const REVIEWER_PASSWORD: &str = "reviewer password 42";
 
 // ------------------------------------------------------------------ HTTP, by hand
 
@@ -519,6 +522,13 @@ async fn customer_verifies_on_a_phone_and_the_webhook_fires() {
     assert!(api_key.starts_with("dk_test_"), "a test key: {api_key}");
     let bearer = format!("Bearer {api_key}");
 
+    run_with_stdin(
+        &dir,
+        &[
+            "user", "add", REVIEWER, "--role", "reviewer", "--config", config,
+        ],
+        &format!("{REVIEWER_PASSWORD}\n"),
+    );
     let mut server = Proc(
         bin()
             .args(["serve", "--config", config])
@@ -818,19 +828,93 @@ async fn customer_verifies_on_a_phone_and_the_webhook_fires() {
         );
     }
 
-    // A reviewer approves it through the API.
-    let r = http(
-        http_port,
-        "POST",
-        &format!("/v1/verification_sessions/{id}/review"),
-        &[
-            ("Authorization", &bearer),
-            ("Content-Type", "application/json"),
-        ],
-        r#"{"decision":"approve","reason":"Address and passport match."}"#,
+    // A reviewer approves it on the staff page: the queue lists it (and not the sessions still
+    // waiting for their customers), the page shows the corrected address and the document.
+    b.viewport(DESKTOP).await;
+    b.goto("/verifications").await;
+    let p = b.path().await;
+    assert!(p.starts_with("/login"), "signed out, /verifications → {p}");
+    b.sign_in(REVIEWER, REVIEWER_PASSWORD).await;
+    b.goto("/verifications").await;
+    assert_eq!(b.path().await, "/verifications");
+    let row = format!("a[href='/verifications/{id}']");
+    assert!(
+        b.has(&row).await,
+        "the queue lists the session waiting for review:\n{}",
+        b.main_text().await
     );
-    assert_eq!(r.status, 200, "review: {}", r.body);
-    assert_eq!(r.json()["status"], "verified", "{}", r.body);
+    for (other, _) in &CUSTOMERS[1..] {
+        let other = session_of(other);
+        assert!(
+            !b.has(&format!("a[href='/verifications/{other}']")).await,
+            "the queue lists {other}, which waits for its customer"
+        );
+    }
+    b.shot("portal-8-review-queue", "desktop", DESKTOP).await;
+    b.axe("staff: verification queue").await;
+    b.click_to_page(&row).await;
+    assert_eq!(b.path().await, format!("/verifications/{id}"));
+    let text = b.main_text().await;
+    for shown in [name, email, "Calle Mayor 5", "Madrid", "28013"] {
+        assert!(
+            text.contains(shown),
+            "the session page shows {shown}:\n{text}"
+        );
+    }
+    // The document, decrypted on the fly for the page: the image loads and has pixels.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let width =
+            b.c.execute(
+                "const i = document.querySelector('img.vs-img'); \
+                 return i && i.complete ? i.naturalWidth : 0;",
+                vec![],
+            )
+            .await
+            .expect("the document image");
+        if width.as_i64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the document image does not load on the session page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.shot("portal-9-review-session", "desktop", DESKTOP).await;
+    b.c.execute(
+        "document.querySelector('img.vs-img').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .expect("scroll");
+    b.shot("portal-9-review-document", "desktop", DESKTOP).await;
+    b.axe("staff: verification session").await;
+    b.fill("#a-reason", "Address and passport match.").await;
+    b.click_to_page(&format!(
+        "form[action='/verifications/{id}/approve'] button[type=submit]"
+    ))
+    .await;
+    assert_eq!(
+        b.path().await,
+        format!("/verifications/{id}?done=verified"),
+        "after approving; the page says:\n{}",
+        b.main_text().await
+    );
+    let flash = b.text_of(".flash[role=status]").await;
+    assert!(flash.contains("verified"), "{flash}");
+    assert!(
+        !b.has(&format!("form[action='/verifications/{id}/approve']"))
+            .await,
+        "no decision forms once decided"
+    );
+    b.shot("portal-10-review-approved", "desktop", DESKTOP)
+        .await;
+    b.shot("portal-10-review-approved", "phone", PHONE).await;
+    b.axe("staff: verification approved").await;
+    let s = session(&id);
+    assert_eq!(s["status"], "verified", "{s}");
+    assert_eq!(s["review"]["decided_by"], REVIEWER, "{s}");
 
     // The webhook receiver gets verification_session.verified for this session, signed.
     let verified = |d: &Delivery| {
