@@ -631,3 +631,112 @@ async fn portal_story_on_postgres() {
     pg.drop().await;
     println!("postgres: portal story passed");
 }
+
+/// The look-ups of key rotation (every live document, by id, in pages) and of the retention
+/// job (sessions decided before a time, not redacted yet).
+async fn rotation_and_retention_lookups(store: Store) {
+    let mut docs = Vec::new();
+    let mut sessions = Vec::new();
+    for i in 0..3 {
+        let s = store
+            .vs_create(new_session(&format!("c{i}@example.com")), "t")
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let id = new_document_id().unwrap();
+            store
+                .doc_add(NewDocument {
+                    id: id.clone(),
+                    session_id: s.id.clone(),
+                    sealed_json: r#"{"sealed":true}"#.into(),
+                    filename: None,
+                    content_type: "image/png".into(),
+                    size: 1,
+                })
+                .await
+                .unwrap();
+            docs.push(id);
+        }
+        sessions.push(s);
+    }
+    docs.sort();
+    // Pages of 4 then 2, in id order, then nothing.
+    let first = store.doc_list_live(None, 4).await.unwrap();
+    let ids: Vec<String> = first.iter().map(|d| d.id.clone()).collect();
+    assert_eq!(ids, docs[..4]);
+    let rest = store.doc_list_live(Some(&ids[3]), 4).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+        docs[4..]
+    );
+    assert!(
+        store
+            .doc_list_live(Some(&docs[5]), 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Nothing decided yet: nothing due.
+    assert!(
+        store
+            .vs_retention_due(now() + 1_000_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for step in [St::Processing, St::RequiresReview, St::Verified] {
+        store
+            .vs_transition(&sessions[0].id, step, by("rev"))
+            .await
+            .unwrap();
+    }
+    store
+        .vs_transition(&sessions[1].id, St::Canceled, by("rev"))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .vs_retention_due(now() - 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut due = store.vs_retention_due(now() + 1_000, 10).await.unwrap();
+    due.sort();
+    let mut want = vec![sessions[0].id.clone(), sessions[1].id.clone()];
+    want.sort();
+    assert_eq!(due, want);
+    // Redacted: no longer due, and its documents are no longer live.
+    let (_, gone) = store.vs_redact(&sessions[0].id, "retention").await.unwrap();
+    assert_eq!(gone.len(), 2);
+    assert_eq!(
+        store.vs_retention_due(now() + 1_000, 10).await.unwrap(),
+        vec![sessions[1].id.clone()]
+    );
+    assert_eq!(store.doc_list_live(None, 100).await.unwrap().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_and_retention_lookups_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!(
+        "sqlite://{}/d/doublecheck.db",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
+    rotation_and_retention_lookups(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_and_retention_lookups_on_postgres() {
+    let Some(pg) = PgSchema::new("lookups").await else {
+        return;
+    };
+    let store = Store::open(&pg.url).await.unwrap();
+    rotation_and_retention_lookups(store.clone()).await;
+    store.close().await;
+    pg.drop().await;
+    println!("postgres: rotation and retention look-ups passed");
+}
