@@ -297,6 +297,37 @@ mod tests {
     const INCIDENT: &[u8] = include_bytes!("../../../examples/incident.eml");
 
     #[test]
+    fn verify_link_placeholder_explodes_unless_held_or_rejected() {
+        let engine = Engine::new(Policy::builtin());
+        let one = b"From: care@phoneco.example\r\nTo: ana@gmail.com\r\nSubject: Details\r\n\r\n\
+Please update your contact details here: {{verify_link}}\r\n";
+        let env = Envelope {
+            mail_from: Some("care@phoneco.example".into()),
+            rcpt_to: vec!["ana@gmail.com".into()],
+            auth_user: None,
+        };
+        let v = engine.check(one, &env);
+        assert!(
+            matches!(&v.plan, Plan::Explode { recipients, verify_link: true } if recipients == &env.rcpt_to),
+            "{:?}",
+            v.plan
+        );
+        // Without the placeholder the same message is simply delivered.
+        let plain = String::from_utf8_lossy(one).replace("{{verify_link}}", "our website");
+        assert!(matches!(
+            engine.check(plain.as_bytes(), &env).plan,
+            Plan::Deliver
+        ));
+        // The incident stays refused, and its reason says how to ask safely instead.
+        let v = engine.check(INCIDENT, &Envelope::default());
+        let Plan::Reject { text, .. } = &v.plan else {
+            panic!("{:?}", v.plan);
+        };
+        assert!(text.contains("doublecheck verify send"), "{text}");
+        assert!(text.len() <= 400, "{text}");
+    }
+
+    #[test]
     fn timed_check_gives_the_same_verdict_and_times_every_detector() {
         let engine = Engine::new(Policy::builtin());
         let env = Envelope::default();
