@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 pub const DESKTOP: (u32, u32) = (1280, 800);
 pub const PHONE: (u32, u32) = (390, 844);
+/// The tallest full-page screenshot taken (CSS pixels); longer pages are cut there.
+pub const MAX_SHOT_HEIGHT: u32 = 8000;
 
 // ------------------------------------------------------------------ processes and sockets
 
@@ -394,7 +396,9 @@ impl Browser {
         assert_eq!(iw, u64::from(w), "the viewport should be {w} px wide");
     }
 
-    /// A screenshot of the viewport at `size`, saved as `<name>-<label>.png`.
+    /// A screenshot of the whole page at the width of `size` (the window grows to the page's
+    /// height, at most [`MAX_SHOT_HEIGHT`], then goes back to `size`), saved as
+    /// `<name>-<label>.png`.
     pub async fn shot(&mut self, name: &str, label: &str, size: (u32, u32)) {
         self.viewport(size).await;
         // A page wider than the viewport scrolls sideways: unusable on a phone.
@@ -412,7 +416,22 @@ impl Browser {
             size.0,
             size.1
         );
+        let height = self
+            .c
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .expect("scrollHeight")
+            .as_u64()
+            .unwrap_or(0)
+            .min(u64::from(MAX_SHOT_HEIGHT)) as u32;
+        let taller = height > size.1;
+        if taller {
+            self.viewport((size.0, height)).await;
+        }
         let png = self.c.screenshot().await.expect("screenshot");
+        if taller {
+            self.viewport(size).await;
+        }
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
         let path = self.shots.join(format!("{name}-{label}.png"));
         std::fs::write(&path, png).expect("write screenshot");
