@@ -152,8 +152,8 @@ impl CustomerState {
     }
 
     /// The default options, cookies `Secure` when `portal.public_url` is https, and the vault
-    /// from the environment (`DOUBLECHECK_MASTER_KEY`) over `documents` under `data_dir`; no
-    /// vault (uploads answer 503) when that fails.
+    /// the configuration's `[portal]` section describes (documents directory, master keys, or
+    /// `DOUBLECHECK_MASTER_KEY`); no vault (uploads answer 503) when that fails.
     pub fn from_portal(portal: PortalState) -> CustomerState {
         let cfg = portal.app.config.clone();
         let options = CustomerOptions {
@@ -164,17 +164,7 @@ impl CustomerState {
                 .is_some_and(|u| u.starts_with("https://")),
             ..CustomerOptions::default()
         };
-        let vault_cfg = doublecheck_vault::VaultConfig {
-            store: doublecheck_vault::StoreConfig::Local {
-                path: cfg
-                    .data_dir
-                    .join("documents")
-                    .to_string_lossy()
-                    .into_owned(),
-            },
-            ..Default::default()
-        };
-        let vault = match vault_cfg.build() {
+        let vault = match crate::documents::open_vault(&cfg) {
             Ok(v) => Some(Arc::new(v)),
             Err(e) => {
                 tracing::warn!(error = %e, "verification portal: no document vault; uploads are refused");
