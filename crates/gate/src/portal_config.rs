@@ -151,6 +151,42 @@ impl PortalConfig {
     }
 }
 
+/// Where documents go by default: `documents` under `data_dir`.
+pub fn documents_dir(config: &crate::Config) -> PathBuf {
+    config
+        .portal
+        .documents_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("documents"))
+}
+
+/// The vault's settings from `[portal]`: a local directory ([`documents_dir`]); master keys
+/// from the configuration when given, else from the environment. The customer's pages, the
+/// staff's document viewer, the retention job and key rotation all open the vault through
+/// this one function, so they always agree on where documents are and which keys read them.
+pub fn vault_config(config: &crate::Config) -> doublecheck_vault::VaultConfig {
+    doublecheck_vault::VaultConfig {
+        store: doublecheck_vault::StoreConfig::Local {
+            path: documents_dir(config).to_string_lossy().into_owned(),
+        },
+        master_key: config.portal.master_key.as_ref().map(|k| k.0.clone()),
+        previous_master_keys: config
+            .portal
+            .previous_master_keys
+            .as_ref()
+            .map(|v| v.iter().map(|k| k.0.clone()).collect()),
+        ..doublecheck_vault::VaultConfig::default()
+    }
+}
+
+/// The vault described by `[portal]` (keys from the process environment where the
+/// configuration has none).
+pub fn open_vault(
+    config: &crate::Config,
+) -> Result<doublecheck_vault::Vault, doublecheck_vault::VaultError> {
+    vault_config(config).build()
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Config;

@@ -5,44 +5,13 @@
 //! the current master key, without reading or re-encrypting any blob.
 
 use crate::DocumentShredder;
-use doublecheck_gate::Config;
 use doublecheck_store::{Store, StoreError, VerificationDocument};
-use doublecheck_vault::{SealedDocument, StoreConfig, Vault, VaultConfig, VaultError};
+use doublecheck_vault::{SealedDocument, Vault};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// Where documents go by default: `documents` under `data_dir`.
-pub fn documents_dir(config: &Config) -> std::path::PathBuf {
-    config
-        .portal
-        .documents_dir
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("documents"))
-}
-
-/// The vault's settings from `[portal]`: a local directory ([`documents_dir`]); master keys
-/// from the configuration when given, else from the environment.
-pub fn vault_config(config: &Config) -> VaultConfig {
-    VaultConfig {
-        store: StoreConfig::Local {
-            path: documents_dir(config).to_string_lossy().into_owned(),
-        },
-        master_key: config.portal.master_key.as_ref().map(|k| k.0.clone()),
-        previous_master_keys: config
-            .portal
-            .previous_master_keys
-            .as_ref()
-            .map(|v| v.iter().map(|k| k.0.clone()).collect()),
-        ..VaultConfig::default()
-    }
-}
-
-/// The vault described by `[portal]` (keys from the process environment where the
-/// configuration has none).
-pub fn open_vault(config: &Config) -> Result<Vault, VaultError> {
-    vault_config(config).build()
-}
+pub use doublecheck_gate::portal_config::{documents_dir, open_vault, vault_config};
 
 /// Destroys redacted documents' blobs in the vault (the store has already forgotten their
 /// sealed records, so the blobs were unreadable anyway).

@@ -1176,20 +1176,21 @@ async fn webhooks_are_signed_and_retried_until_the_receiver_is_up() {
             .unwrap(),
         0
     );
-    let got = got.0.lock().unwrap();
-    let types: Vec<String> = got
-        .iter()
-        .map(|(_, b)| {
-            serde_json::from_str::<Value>(b).unwrap()["type"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(types.last().unwrap(), "verification_session.verified");
-    assert!(got.iter().all(|(h, b)| verify(&secret, h, b)));
+    {
+        let got = got.0.lock().unwrap();
+        let types: Vec<String> = got
+            .iter()
+            .map(|(_, b)| {
+                serde_json::from_str::<Value>(b).unwrap()["type"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(types.last().unwrap(), "verification_session.verified");
+        assert!(got.iter().all(|(h, b)| verify(&secret, h, b)));
+    }
     // the delivery log through the API
-    drop(got);
     let (_, log) = env
         .get(&format!("/v1/webhook_endpoints/{epid}/deliveries"))
         .await;

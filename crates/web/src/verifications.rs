@@ -27,10 +27,10 @@
 //! `verification.view`, `verification.document_view`, with the client's address); so is an
 //! agent's refused attempt (`verification.denied`).
 //!
-//! The vault comes from the configuration at start ([`vault_from_config`]: blobs under
-//! `documents` in `data_dir`, master keys from `DOUBLECHECK_MASTER_KEY` /
-//! `DOUBLECHECK_PREVIOUS_MASTER_KEYS`, as the customer's pages do); without one, documents
-//! answer 503 and everything else works.
+//! The vault comes from the configuration at start ([`vault_from_config`]: `[portal]`'s
+//! documents directory and master keys, or `DOUBLECHECK_MASTER_KEY` /
+//! `DOUBLECHECK_PREVIOUS_MASTER_KEYS` — the same vault the customer's pages store documents
+//! in); without one, documents answer 503 and everything else works.
 
 mod watermark;
 
@@ -70,20 +70,10 @@ const IMAGE_CSP: &str = "default-src 'none'; img-src 'self'; frame-ancestors 'se
 const PDF_CSP: &str = "default-src 'none'; object-src 'self'; frame-ancestors 'self'; \
                        base-uri 'none'; form-action 'none'";
 
-/// The vault as the configuration describes it (blobs under `documents` in `data_dir`, master
-/// keys from the environment), or `None` (logged) when it cannot be built.
+/// The vault as the configuration's `[portal]` section describes it (the same one the
+/// customer's pages store documents in), or `None` (logged) when it cannot be built.
 pub fn vault_from_config(config: &doublecheck_gate::Config) -> Option<Arc<Vault>> {
-    let cfg = doublecheck_vault::VaultConfig {
-        store: doublecheck_vault::StoreConfig::Local {
-            path: config
-                .data_dir
-                .join("documents")
-                .to_string_lossy()
-                .into_owned(),
-        },
-        ..Default::default()
-    };
-    match cfg.build() {
+    match doublecheck_gate::portal_config::open_vault(config) {
         Ok(v) => Some(Arc::new(v)),
         Err(e) => {
             tracing::warn!(error = %e, "review queue: no document vault; documents cannot be shown");

@@ -3,7 +3,7 @@
 //! linear pass over every character). The ratio is less sensitive to a shared machine's load
 //! than the MB/s figures.
 //!
-//! `cargo run --release -p doublecheck-intent --example throughput [DIR]`
+//! `cargo run --release -p doublecheck-intent --example intent_throughput [DIR]`
 //! (DIR defaults to `../shared/corpus` next to the checkout, or `DOUBLECHECK_CORPUS`).
 
 use std::path::{Path, PathBuf};
