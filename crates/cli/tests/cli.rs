@@ -63,7 +63,8 @@ fn the_incident_is_rejected_with_a_clear_explanation() {
     assert!(out.contains("content.solicits_sensitive"), "{out}");
     assert!(out.contains("recipients.exposed"), "{out}");
     assert!(out.contains("fix:"), "{out}");
-    assert!(out.contains("verification portal"), "{out}");
+    // The fix points to the safe way: a verification link per customer.
+    assert!(out.contains("doublecheck verify send"), "{out}");
     // Recipient addresses are masked in evidence.
     assert!(!out.contains("maria.garcia@gmail.com"), "{out}");
     assert!(out.contains("1 message checked"), "{out}");
