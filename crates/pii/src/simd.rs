@@ -81,8 +81,8 @@ pub(crate) fn masks_portable(block: &[u8; 64]) -> Masks {
 }
 
 /// Bit `j` set (for `j < 16`) when a birth-date key starts at `x[j]` with
-/// `y[j]` and `z[j]` the next two bytes (see `context::dob_key`), or `x[j]`
-/// is a byte >= 0x80 or an apostrophe.
+/// `y[j]` and `z[j]` the next two bytes (see `context::dob_key`), or a
+/// character that may fold to a letter or be dropped (`context::may_fold`).
 #[inline(always)]
 pub(crate) fn dob_keys16(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
     #[cfg(target_arch = "x86_64")]
@@ -101,7 +101,7 @@ pub(crate) fn dob_keys16(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
 pub(crate) fn dob_keys16_portable(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
     let mut m = 0;
     for j in 0..16 {
-        if x[j] >= 0x80 || x[j] == b'\'' || crate::context::dob_key(x[j], y[j], z[j]) {
+        if crate::context::may_fold(x[j], y[j], z[j]) || crate::context::dob_key(x[j], y[j], z[j]) {
             m |= 1 << j;
         }
     }
@@ -202,12 +202,23 @@ mod x86 {
         let an_z = _mm_or_si128(digits(z), letters(lz));
         // A lone `b`: neither neighbour a letter or digit.
         let lone_b = _mm_andnot_si128(_mm_or_si128(an_x, an_z), eq(ly, b'b'));
+        // `context::may_fold`: an apostrophe, a Latin-1 letter (C3), U+2019
+        // (E2 80 99) or U+212A (E2 84 AA).
+        let fold = _mm_or_si128(
+            _mm_or_si128(eq(x, b'\''), eq(x, 0xc3)),
+            _mm_and_si128(
+                eq(x, 0xe2),
+                _mm_or_si128(
+                    _mm_and_si128(eq(y, 0x80), eq(z, 0x99)),
+                    _mm_and_si128(eq(y, 0x84), eq(z, 0xaa)),
+                ),
+            ),
+        );
         let keys = _mm_or_si128(
             _mm_or_si128(_mm_or_si128(dob, bir), _mm_or_si128(nac, cum)),
-            _mm_or_si128(lone_b, eq(x, b'\'')),
+            _mm_or_si128(lone_b, fold),
         );
-        // The sign bit of `x` itself marks bytes >= 0x80.
-        (_mm_movemask_epi8(keys) | _mm_movemask_epi8(x)) as u32
+        _mm_movemask_epi8(keys) as u32
     }
 }
 
@@ -219,7 +230,9 @@ mod tests {
     fn biased() -> impl Strategy<Value = u8> {
         prop_oneof![
             any::<u8>(),
-            prop::sample::select(b"0123456789@abdinorcumBDOR' -.,\x80\xc3\xff/:`{[".to_vec()),
+            prop::sample::select(
+                b"0123456789@abdinorcumBDOR' -.,\x80\xc3\xff/:`{[\xe2\x84\x99\xaa".to_vec()
+            ),
         ]
     }
 
@@ -255,7 +268,7 @@ mod tests {
             for d in 0..=255u8 {
                 let x = [c; 16];
                 let y = [d; 16];
-                for z in [b' ', b'b', b'r', b'm', b'c', b'1', 0x80, c, d] {
+                for z in [b' ', b'b', b'r', b'm', b'c', b'1', 0x80, 0x99, 0xaa, c, d] {
                     let z = [z; 16];
                     assert_eq!(
                         dob_keys16(&x, &y, &z),
