@@ -232,6 +232,16 @@ fn dense_text() -> impl Strategy<Value = String> {
         2 => "[0-9 ./()+<,:-]{1,10}",
         1 => "[A-Za-z]{1,8}",
         1 => "[A-Z]{2}[0-9]{2}",
+        // Letters of either case before digits (passport, licence, NINO and
+        // IBAN shapes next to RTF escapes and CSS-like tokens).
+        1 => "[A-Za-z]{1,2}[0-9]{3,9}[A-Da-z<]{0,2}",
+        // Context words next to characters the word check folds, drops or
+        // rejects (the key filters' "maybe" characters).
+        1 => proptest::sample::select(&[
+            "teléfono", "TELÉFONO", "driver\u{2019}s license", "d\u{2019}ob", "\u{212a}", "电话",
+            "Intel", "число", "№", "\u{2014}", "routing", "ABA", "rtn", "ruta", "tránsito",
+            "pasaporte", "pásaporte", "cumpleaños", "nació", "número", "'b'", "born", "dob",
+        ][..]).prop_map(str::to_string),
         2 => "(jan|Feb|MAR|apr|may|jun|jul|aug|sep|Sept|oct|nov|dec|de|del|enero|abril|set|dic|months|mark|dece|augusto|ene|ago|june|julio)\\.?",
     ];
     let sep =
