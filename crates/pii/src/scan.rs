@@ -483,20 +483,29 @@ fn read_nine(b: &[u8], s: usize, out: &mut Vec<Cand>) {
             }
         }
     }
+    // The first group does not depend on the separators, so (round 7) the
+    // two readings below are made only when it has their length and the
+    // right separator follows it.
+    let first = g.len(0);
+    let next = b.get(s + first).copied();
     // ABA 4-4-1
-    let g = groups(b, s, b"-", 3, 9);
-    if g.n == 3 && g.lens_are(&[4, 4, 1]) && ok_after(b, g.g[2].1) {
-        let n = g.digits(b, 3, &mut buf);
-        if validate::aba(&buf[..n]) {
-            out.push(cand(Kind::AbaRouting, s, g.g[2].1, Some(Low), High));
+    if first == 4 && next == Some(b'-') {
+        let g = groups(b, s, b"-", 3, 9);
+        if g.n == 3 && g.lens_are(&[4, 4, 1]) && ok_after(b, g.g[2].1) {
+            let n = g.digits(b, 3, &mut buf);
+            if validate::aba(&buf[..n]) {
+                out.push(cand(Kind::AbaRouting, s, g.g[2].1, Some(Low), High));
+            }
         }
     }
     // SIN 3-3-3
-    let g = groups(b, s, b" -", 3, 9);
-    if g.n == 3 && g.lens_are(&[3, 3, 3]) && g.same_sep(3) && ok_after(b, g.g[2].1) {
-        let n = g.digits(b, 3, &mut buf);
-        if validate::sin(&buf[..n]) {
-            out.push(cand(Kind::CaSin, s, g.g[2].1, Some(Medium), High));
+    if first == 3 && matches!(next, Some(b' ' | b'-')) {
+        let g = groups(b, s, b" -", 3, 9);
+        if g.n == 3 && g.lens_are(&[3, 3, 3]) && g.same_sep(3) && ok_after(b, g.g[2].1) {
+            let n = g.digits(b, 3, &mut buf);
+            if validate::sin(&buf[..n]) {
+                out.push(cand(Kind::CaSin, s, g.g[2].1, Some(Medium), High));
+            }
         }
     }
 }
@@ -972,6 +981,10 @@ fn read_phone(b: &[u8], s: usize, lo: usize, out: &mut Vec<Cand>) {
     if open && !closed_first {
         return;
     }
+    // Round 7: every form below has at least 8 digits in its groups.
+    if total < 8 {
+        return;
+    }
     let len = |i: usize| g[i].1 - g[i].0;
     let mut buf = [0u8; 24];
     let digits = |k: usize, buf: &mut [u8; 24]| {
@@ -1110,6 +1123,16 @@ fn read_phone(b: &[u8], s: usize, lo: usize, out: &mut Vec<Cand>) {
 // ---------------------------------------------------------------- email
 
 fn read_email(b: &[u8], a: usize, lo: usize) -> Option<Cand> {
+    // Round 7: an address needs a local-part character before the `@` and a
+    // letter or digit after it (a domain label starts with one); most other
+    // `@`s (diff hunks, uuencoded lines, "@@@@") stop here, before the
+    // scans below.
+    if a == lo
+        || !validate::email::local_char(b[a - 1])
+        || !b.get(a + 1).is_some_and(u8::is_ascii_alphanumeric)
+    {
+        return None;
+    }
     let mut p = a;
     while p > lo && a - p <= 64 && validate::email::local_char(b[p - 1]) {
         p -= 1;
@@ -1340,17 +1363,33 @@ fn skip_token(
     let e = e0;
     // A short stand-alone number ("10:30", "#4471", "$12") cannot be
     // anything: no reader accepts fewer than 7 digits without a separator
-    // continuing the number or a prefix before it.
-    let cont = e < b.len() && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
-    let prefixed = s > 0 && matches!(b[s - 1], b'+' | b'(' | b'<')
-        || (s >= 3
-            && b[s - 1] == b' '
-            && b[s - 2].is_ascii_uppercase()
-            && b[s - 3].is_ascii_uppercase());
-    if s == t && e - s < 7 && !prefixed && (!cont || short_number_alone(plan, b, s, e, lo)) {
-        return true;
+    // continuing the number or a prefix before it. (Round 7: the separator
+    // and prefix tests run only for such a number.)
+    if s == t && e - s < 7 {
+        let cont = e < b.len() && matches!(b[e], b' ' | b'-' | b'.' | b'/' | b')' | b',' | b'<');
+        let prefixed = s > 0 && matches!(b[s - 1], b'+' | b'(' | b'<')
+            || (s >= 3
+                && b[s - 1] == b' '
+                && b[s - 2].is_ascii_uppercase()
+                && b[s - 3].is_ascii_uppercase());
+        if !prefixed && (!cont || short_number_alone(plan, b, s, e, lo)) {
+            return true;
+        }
     }
     if bad_before_token(b, s, e) {
+        return true;
+    }
+    // Round 7: one or two letters before the first digit with a lower-case
+    // one among them ("b3", "f118", "cs16": RTF escapes, CSS, hex) fit no
+    // reader: IBANs, NINOs, driver's licences and US passports start with
+    // capitals, and an MRZ line cannot hold a lower-case letter (so it
+    // cannot end inside this token either). The one exception is a UK
+    // passport, two letters of either case and 7 digits.
+    if s < t
+        && t - s <= 2
+        && b[s..t].iter().any(u8::is_ascii_lowercase)
+        && !(t - s == 2 && e - s == 9)
+    {
         return true;
     }
     // Letters before the first digit: only IBAN (2), passport, license

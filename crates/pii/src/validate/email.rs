@@ -38,6 +38,14 @@ pub(crate) fn domain_char(c: u8) -> bool {
     CHARS[usize::from(c)] & DOMAIN != 0
 }
 
+/// A label's length and edges, for a label known to hold only letters,
+/// digits and `-`.
+#[inline(always)]
+fn label_edges_ok(l: &[u8]) -> bool {
+    !l.is_empty() && l.len() <= 63 && l[0] != b'-' && l[l.len() - 1] != b'-'
+}
+
+#[cfg(test)]
 fn label_ok(l: &[u8]) -> bool {
     !l.is_empty()
         && l.len() <= 63
@@ -47,20 +55,27 @@ fn label_ok(l: &[u8]) -> bool {
 }
 
 /// Validate a domain: at least two labels, TLD alphabetic (2-24) or punycode.
+/// One pass over the bytes (round 7; a test compares it with the label-split
+/// form it replaced).
 pub fn domain(d: &[u8]) -> bool {
     if d.is_empty() || d.len() > 253 {
         return false;
     }
     let mut labels = 0;
-    let mut last: &[u8] = &[];
-    for l in d.split(|&c| c == b'.') {
-        if !label_ok(l) {
+    let mut st = 0;
+    for (i, &c) in d.iter().enumerate() {
+        if c == b'.' {
+            if !label_edges_ok(&d[st..i]) {
+                return false;
+            }
+            labels += 1;
+            st = i + 1;
+        } else if CHARS[usize::from(c)] & LABEL == 0 {
             return false;
         }
-        labels += 1;
-        last = l;
     }
-    if labels < 2 {
+    let last = &d[st..];
+    if labels < 1 || !label_edges_ok(last) {
         return false;
     }
     let tld_alpha = (2..=24).contains(&last.len()) && last.iter().all(u8::is_ascii_alphabetic);
@@ -104,6 +119,48 @@ mod tests {
                 an || c == b'-',
                 "{c:#x}"
             );
+        }
+    }
+
+    /// The label-split form [`domain`] replaced.
+    fn domain_by_labels(d: &[u8]) -> bool {
+        if d.is_empty() || d.len() > 253 {
+            return false;
+        }
+        let mut labels = 0;
+        let mut last: &[u8] = &[];
+        for l in d.split(|&c| c == b'.') {
+            if !label_ok(l) {
+                return false;
+            }
+            labels += 1;
+            last = l;
+        }
+        if labels < 2 {
+            return false;
+        }
+        let tld_alpha = (2..=24).contains(&last.len()) && last.iter().all(u8::is_ascii_alphabetic);
+        let tld_puny = last.len() > 4
+            && last[..4].eq_ignore_ascii_case(b"xn--")
+            && last[4..].iter().all(u8::is_ascii_alphanumeric);
+        tld_alpha || tld_puny
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        #[test]
+        fn domain_equals_label_split(
+            d in "([a-z0-9_-]{0,5}|xn--|XN--|\\.|[a-z]{60,66}|[0-9]{2}|@){0,8}",
+        ) {
+            proptest::prop_assert_eq!(domain(d.as_bytes()), domain_by_labels(d.as_bytes()), "{}", d);
+        }
+    }
+
+    #[test]
+    fn domain_long_inputs() {
+        for n in [250, 253, 254, 300] {
+            let d = format!("{}.com", "a.".repeat(n / 2));
+            assert_eq!(domain(d.as_bytes()), domain_by_labels(d.as_bytes()), "{n}");
         }
     }
 
