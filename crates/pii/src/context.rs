@@ -215,10 +215,8 @@ fn maybe_context_word(w: &str) -> bool {
     let len = b.iter().filter(|&&c| c != b'\'').count();
     let first = b[0].to_ascii_lowercase();
     let last = b[b.len() - 1].to_ascii_lowercase();
-    FILTER.with(|f| f.contains(len, first, last))
+    filter_contains(len, first, last)
 }
-
-struct Filter(Vec<u32>);
 
 fn slot(len: usize, first: u8) -> Option<usize> {
     first
@@ -226,34 +224,40 @@ fn slot(len: usize, first: u8) -> Option<usize> {
         .then(|| len.min(31) * 26 + usize::from(first - b'a'))
 }
 
-impl Filter {
-    fn build() -> Filter {
-        let mut bits = vec![0u32; 32 * 26];
-        for &k in Kind::all() {
-            for p in words(k) {
-                for w in p.split(' ') {
-                    let wb = w.as_bytes();
-                    let (Some(&f), Some(&l)) = (wb.first(), wb.last()) else {
-                        continue;
-                    };
-                    if let (Some(i), true) = (slot(wb.len(), f), l.is_ascii_lowercase()) {
-                        bits[i] |= 1 << (l - b'a');
+/// Per (length, first letter) of the phrase words of every list, a bit per
+/// last letter. Round 7: built at compile time (it was built on first use
+/// in each thread, about 32,000 instructions).
+const FILTER: [u32; 32 * 26] = {
+    let mut bits = [0u32; 32 * 26];
+    let mut k = 0;
+    while k < LISTS.len() {
+        let list = LISTS[k];
+        let mut i = 0;
+        while i < list.len() {
+            let p = list[i].as_bytes();
+            let (mut st, mut j) = (0, 0);
+            while j <= p.len() {
+                if j == p.len() || p[j] == b' ' {
+                    if j > st && p[st].is_ascii_lowercase() && p[j - 1].is_ascii_lowercase() {
+                        let len = if j - st < 31 { j - st } else { 31 };
+                        bits[len * 26 + (p[st] - b'a') as usize] |= 1 << (p[j - 1] - b'a');
                     }
+                    st = j + 1;
                 }
+                j += 1;
             }
+            i += 1;
         }
-        Filter(bits)
+        k += 1;
     }
-    fn contains(&self, len: usize, first: u8, last: u8) -> bool {
-        match slot(len, first) {
-            Some(i) if last.is_ascii_lowercase() => self.0[i] & (1 << (last - b'a')) != 0,
-            _ => false,
-        }
-    }
-}
+    bits
+};
 
-std::thread_local! {
-    static FILTER: Filter = Filter::build();
+fn filter_contains(len: usize, first: u8, last: u8) -> bool {
+    match slot(len, first) {
+        Some(i) if last.is_ascii_lowercase() => FILTER[i] & (1 << (last - b'a')) != 0,
+        _ => false,
+    }
 }
 
 fn word_byte(c: u8) -> bool {
@@ -506,20 +510,43 @@ fn ascii_segment(
     let word = |i: usize| &seg[words[i].0..words[i].1];
     // A phrase can only start at a word whose first letter and length are
     // those of a phrase's first word.
+    // Round 7: the phrase's words are walked as bytes (no `str::split`), and
+    // a phrase is tried at a word only if their first letters agree.
     list.iter().any(|phrase| {
+        let p = phrase.as_bytes();
         let mut m = starts;
         while m != 0 {
             let i = m.trailing_zeros() as usize;
             m &= m - 1;
-            if (i..)
-                .zip(phrase.split(' '))
-                .all(|(j, p)| j < n && ascii_word_eq(word(j), p.as_bytes()))
-            {
+            if seg[words[i].0].to_ascii_lowercase() == p[0] && phrase_at(p, i, n, &word) {
                 return true;
             }
         }
         false
     })
+}
+
+/// Whether the words `i..` (of `n`) are the words of `phrase` (single
+/// spaces between them), compared by [`ascii_word_eq`].
+fn phrase_at<'a>(phrase: &[u8], i: usize, n: usize, word: &impl Fn(usize) -> &'a [u8]) -> bool {
+    let mut j = i;
+    let mut rest = phrase;
+    loop {
+        let (pw, tail) = match rest.iter().position(|&c| c == b' ') {
+            Some(k) => (&rest[..k], Some(&rest[k + 1..])),
+            None => (rest, None),
+        };
+        if j >= n || !ascii_word_eq(word(j), pw) {
+            return false;
+        }
+        match tail {
+            Some(t) => {
+                rest = t;
+                j += 1;
+            }
+            None => return true,
+        }
+    }
 }
 
 /// Key trigrams (lower-case; 0 stands for a byte that is not a letter or
@@ -534,6 +561,11 @@ const PASSPORT_KEYS: [[u8; 3]; 2] = [*b"pas", *b"cum"];
 /// Round 7: every bare 9-digit number that passes the ABA checksum asks for
 /// routing context; without a filter each look-up went to the word check.
 const ABA_KEYS: [[u8; 3]; 5] = [*b"rou", *b"aba", *b"rtn", *b"tra", *b"rut"];
+/// Round 7, likewise for the other national numbers (a NINO-shaped part
+/// number in a Chinese price list used to cost a Unicode word check).
+const SSN_KEYS: [[u8; 3]; 3] = [[0, b's', b's'], *b"soc", *b"seg"];
+const ITIN_KEYS: [[u8; 3]; 5] = [*b"iti", [0, b't', b'i'], *b"tax", *b"con", *b"ide"];
+const NINO_KEYS: [[u8; 3]; 3] = [[0, b'n', b'i'], *b"nat", *b"ins"];
 const PHONE_KEYS: [[u8; 3]; 9] = [
     *b"pho", *b"tel", *b"mob", *b"cel", *b"fax", *b"cal", *b"wha", *b"mov", *b"lla",
 ];
@@ -609,6 +641,9 @@ fn may_have_phrase(kind: Kind, region: &[u8]) -> bool {
     match kind {
         Kind::UsDriverLicense => has_key(region, &DL_KEYS),
         Kind::AbaRouting => has_key(region, &ABA_KEYS),
+        Kind::UsSsn => has_key(region, &SSN_KEYS),
+        Kind::UsItin => has_key(region, &ITIN_KEYS),
+        Kind::UkNino => has_key(region, &NINO_KEYS),
         Kind::UsPassport | Kind::UkPassport => has_key(region, &PASSPORT_KEYS),
         Kind::Phone => has_key(region, &PHONE_KEYS),
         _ => true,
@@ -629,7 +664,7 @@ fn key_byte(raw: u8, low: u8, k: u8) -> bool {
 /// Whether the character starting with byte `x` (`y`, `z` the next two
 /// bytes) may become an ASCII letter or vanish when a window word is
 /// normalised ([`normalise`]): an apostrophe, a Latin-1 letter (lead byte
-/// 0xC3: lower-cased and folded, `É` to `e`), the right single quotation mark
+/// 0xC3 but not `×` or `÷`: lower-cased and folded, `É` to `e`), the right single quotation mark
 /// U+2019 (E2 80 99, dropped like an apostrophe) or the Kelvin sign U+212A
 /// (E2 84 AA, lower-cases to `k`). Every other non-ASCII character keeps a
 /// word from equalling any phrase word (all ASCII), so a key trigram can only
@@ -641,7 +676,7 @@ fn key_byte(raw: u8, low: u8, k: u8) -> bool {
 #[inline(always)]
 pub(crate) fn may_fold(x: u8, y: u8, z: u8) -> bool {
     (x == b'\'')
-        | (x == 0xc3)
+        | ((x == 0xc3) & (y != 0x97) & (y != 0xb7))
         | ((x == 0xe2) & ((y == 0x80) & (z == 0x99) | (y == 0x84) & (z == 0xaa)))
 }
 
@@ -898,13 +933,16 @@ mod tests {
     /// in a key: a byte that is not a letter or digit).
     #[test]
     fn every_phrase_holds_a_key() {
-        let filters: [(Kind, &[[u8; 3]]); 6] = [
+        let filters: [(Kind, &[[u8; 3]]); 9] = [
             (Kind::DateOfBirth, &DOB_KEYS),
             (Kind::UsDriverLicense, &DL_KEYS),
             (Kind::UsPassport, &PASSPORT_KEYS),
             (Kind::UkPassport, &PASSPORT_KEYS),
             (Kind::Phone, &PHONE_KEYS),
             (Kind::AbaRouting, &ABA_KEYS),
+            (Kind::UsSsn, &SSN_KEYS),
+            (Kind::UsItin, &ITIN_KEYS),
+            (Kind::UkNino, &NINO_KEYS),
         ];
         for (kind, keys) in filters {
             for p in words(kind) {
@@ -947,7 +985,7 @@ mod tests {
         assert_eq!(flagged, 3 + 44, "{flagged}");
         // Ordinary punctuation and other scripts are not flagged.
         for c in [
-            '\u{201c}', '\u{2013}', '\u{20ac}', '\u{7535}', '\u{0436}', '\u{00a3}',
+            '\u{201c}', '\u{2013}', '\u{20ac}', '\u{7535}', '\u{0436}', '\u{00a3}', '×', '÷',
         ] {
             let mut e = [b' '; 4];
             c.encode_utf8(&mut e);

@@ -1294,9 +1294,22 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
                 (t, t + w.alnum_run(b, t, MAX_TOKEN), false)
             }
         } else {
+            let e = t + w.alnum_run(b, t, MAX_TOKEN);
+            // Round 7: a lower-case letter just before the digit ("b3",
+            // "f118", "utf8", "lang1045") is in the token's letters, so
+            // `skip_token` skips it (one or two letters with a lower-case one,
+            // or more than two, where an MRZ line cannot hold it either),
+            // unless it may be a UK passport (two letters, 9 long). Resume
+            // where `skip_token` would: past the glued run.
+            if b[t - 1].is_ascii_lowercase()
+                && !(t >= 2 && b[t - 2].is_ascii_alphabetic() && e + 2 - t == 9)
+            {
+                i = e + alnum_run(b, e, usize::MAX);
+                continue;
+            }
             (
                 t - w.alnum_run_back(b, t, (t - lo).min(MAX_TOKEN)),
-                t + w.alnum_run(b, t, MAX_TOKEN),
+                e,
                 false,
             )
         };

@@ -228,10 +228,11 @@ mod x86 {
         let an_z = _mm_or_si128(digits(z), letters(lz));
         // A lone `b`: neither neighbour a letter or digit.
         let lone_b = _mm_andnot_si128(_mm_or_si128(an_x, an_z), eq(ly, b'b'));
-        // `context::may_fold`: an apostrophe, a Latin-1 letter (C3), U+2019
-        // (E2 80 99) or U+212A (E2 84 AA).
+        // `context::may_fold`: an apostrophe, a Latin-1 letter (C3 but not
+        // C3 97 `×` or C3 B7 `÷`), U+2019 (E2 80 99) or U+212A (E2 84 AA).
+        let latin = _mm_andnot_si128(_mm_or_si128(eq(y, 0x97), eq(y, 0xb7)), eq(x, 0xc3));
         let fold = _mm_or_si128(
-            _mm_or_si128(eq(x, b'\''), eq(x, 0xc3)),
+            _mm_or_si128(eq(x, b'\''), latin),
             _mm_and_si128(
                 eq(x, 0xe2),
                 _mm_or_si128(
