@@ -14,11 +14,12 @@
 //!   - Images (PNG, JPEG) are decoded and the viewer's e-mail address, the time and the
 //!     document id are drawn into the pixels across the whole picture (`watermark`), then
 //!     encoded again; the original bytes never leave the server.
-//!   - PDFs are served as they are (no PDF rewriting here) inside the session page, which
-//!     frames the `<object>` with the same watermark lines above, below and over it. A
-//!     browser's direct navigation to a PDF (`Sec-Fetch-Dest: document`) is refused, so in a
-//!     browser a PDF is only seen inside the watermarked page. This marks the screen, not the
-//!     file: someone who saves the PDF gets an unmarked file — the audit log names them.
+//!   - PDFs get the same lines written into every page (`pdf_mark`: diagonal rows and a top
+//!     line in semi-transparent Helvetica), so a saved copy is marked too, and are shown
+//!     inside the session page, which frames the `<object>` with the watermark lines above,
+//!     below and over it. A browser's direct navigation to a PDF (`Sec-Fetch-Dest: document`)
+//!     is refused. A PDF that cannot be rewritten (lopdf cannot read it) is still shown in the
+//!     framed page; the audit entry says `file_watermark: false`.
 //! - `POST /verifications/{id}/approve` and `/reject`: a reason is required; the move goes
 //!   through the store's transition (`requires_review → verified | rejected`), which records
 //!   the event, the webhook deliveries and an audit entry.
@@ -32,6 +33,7 @@
 //! `DOUBLECHECK_PREVIOUS_MASTER_KEYS` — the same vault the customer's pages store documents
 //! in); without one, documents answer 503 and everything else works.
 
+mod pdf_mark;
 mod watermark;
 
 use crate::auth::{Staff, now_ms};
@@ -635,6 +637,31 @@ pub async fn document(
         ));
     };
     let lines = mark_lines(&staff, Some(doc_id));
+    let joined = lines.join(" | ");
+    let plain = vault
+        .get(&sealed)
+        .await
+        .map_err(|e| AppError::internal(format!("document {doc_id}: {e}")))?;
+    // Marked off the async workers: decoding an image or a PDF takes milliseconds.
+    let ct = sealed.content_type.clone();
+    let (body, file_marked) = tokio::task::spawn_blocking(move || match kind {
+        ContentKind::Pdf => match pdf_mark::mark_pdf(&plain, &lines) {
+            Ok(marked) => Ok((marked, true)),
+            // A PDF lopdf cannot rewrite is still shown inside the watermarked page (the
+            // audit entry records that the file itself is unmarked).
+            Err(e) => {
+                tracing::warn!(error = %e, "PDF shown without a watermark in the file");
+                Ok((plain.to_vec(), false))
+            }
+        },
+        ContentKind::Png | ContentKind::Jpeg => {
+            watermark::mark_image(&plain, &ct, &lines).map(|marked| (marked, true))
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|e| AppError::internal(format!("document {doc_id}: {e}")))?;
+    // The view is audited before a byte leaves; a failed entry means nothing is shown.
     store
         .audit(
             staff.email(),
@@ -645,31 +672,16 @@ pub async fn document(
                 &[
                     ("session", s.id.clone().into()),
                     ("content_type", sealed.content_type.clone().into()),
-                    ("watermark", lines.join(" | ").into()),
+                    ("watermark", joined.into()),
+                    ("file_watermark", file_marked.into()),
                 ],
             ),
         )
         .await?;
-    let plain = vault
-        .get(&sealed)
-        .await
-        .map_err(|e| AppError::internal(format!("document {doc_id}: {e}")))?;
-    let (body, csp, ext) = match kind {
-        ContentKind::Pdf => (plain.to_vec(), PDF_CSP, "pdf"),
-        ContentKind::Png | ContentKind::Jpeg => {
-            let ct = sealed.content_type.clone();
-            let marked =
-                tokio::task::spawn_blocking(move || watermark::mark_image(&plain, &ct, &lines))
-                    .await
-                    .map_err(AppError::internal)?
-                    .map_err(|e| AppError::internal(format!("document {doc_id}: {e}")))?;
-            let ext = if kind == ContentKind::Png {
-                "png"
-            } else {
-                "jpg"
-            };
-            (marked, IMAGE_CSP, ext)
-        }
+    let (csp, ext) = match kind {
+        ContentKind::Pdf => (PDF_CSP, "pdf"),
+        ContentKind::Png => (IMAGE_CSP, "png"),
+        ContentKind::Jpeg => (IMAGE_CSP, "jpg"),
     };
     let content_type = HeaderValue::from_str(&sealed.content_type).map_err(AppError::internal)?;
     let disposition = HeaderValue::from_str(&format!("inline; filename=\"{doc_id}.{ext}\""))

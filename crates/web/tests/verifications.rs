@@ -150,8 +150,39 @@ fn png(w: u32, h: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-const PDF: &[u8] =
+/// A PDF without pages: it opens in a reader's parser but cannot carry a watermark.
+const PAGELESS_PDF: &[u8] =
     b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n";
+
+/// A one-page PDF with a line of text, written by lopdf.
+fn one_page_pdf() -> Vec<u8> {
+    use lopdf::{Dictionary, Document, Object, Stream, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let font = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Courier",
+    });
+    let content = doc.add_object(Stream::new(
+        Dictionary::new(),
+        b"BT /F1 12 Tf 72 700 Td (Driving licence 1234) Tj ET".to_vec(),
+    ));
+    let page = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content,
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font } },
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+        }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
 
 impl Env {
     /// A session as the customer's pages leave it: address given, documents sealed, and (when
@@ -437,10 +468,15 @@ async fn role_matrix() {
 async fn documents_are_decrypted_watermarked_never_cached_and_audited() {
     let env = env().await;
     let image = png(320, 200);
+    let pdf_doc = one_page_pdf();
     let (id, docs) = env
         .session(
             "ana.ruiz@example.net",
-            &[(&image, "image/png"), (PDF, "application/pdf")],
+            &[
+                (&image, "image/png"),
+                (&pdf_doc, "application/pdf"),
+                (PAGELESS_PDF, "application/pdf"),
+            ],
             true,
         )
         .await;
@@ -550,7 +586,46 @@ async fn documents_are_decrypted_watermarked_never_cached_and_audited() {
         r.header("content-security-policy")
             .contains("object-src 'self'")
     );
-    assert_eq!(r.body, PDF);
+    // The file itself is marked: every page keeps its content and carries the viewer's lines.
+    assert_ne!(r.body, pdf_doc);
+    let shown = lopdf::Document::load_mem(&r.body).unwrap();
+    let pages = shown.get_pages();
+    assert_eq!(pages.len(), 1);
+    let content = String::from_utf8_lossy(&shown.get_page_content(pages[&1])).into_owned();
+    assert!(content.contains("(Driving licence 1234) Tj"), "{content}");
+    assert!(
+        content.contains("viewed by rev@example.com  |  "),
+        "{content}"
+    );
+    assert!(
+        content.contains(&format!("{} - do not copy", docs[1])),
+        "{content}"
+    );
+    let entry = env
+        .audit()
+        .await
+        .into_iter()
+        .rfind(|e| e.1 == "verification.document_view" && e.2 == docs[1])
+        .unwrap();
+    assert!(entry.3.contains("\"file_watermark\":true"), "{}", entry.3);
+    // A PDF that cannot carry a mark is still shown in the framed page, and the audit log
+    // says its file is unmarked.
+    let r = get_with(
+        &env.app,
+        &format!("/verifications/{id}/documents/{}", docs[2]),
+        Some(&rev),
+        &[("sec-fetch-dest", "object")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, PAGELESS_PDF);
+    let entry = env
+        .audit()
+        .await
+        .into_iter()
+        .rfind(|e| e.1 == "verification.document_view" && e.2 == docs[2])
+        .unwrap();
+    assert!(entry.3.contains("\"file_watermark\":false"), "{}", entry.3);
     let r = get_with(
         &env.app,
         &pdf,
