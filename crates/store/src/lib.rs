@@ -48,6 +48,11 @@
 //!   `verification_documents` (the vault's sealed records), `portal_events` (`evt_…`),
 //!   `api_keys` (SHA-256 and prefix), `idempotency_keys`, `webhook_endpoints`,
 //!   `webhook_deliveries`, `verification_batches` and `portal_outbox` (one message per customer).
+//! - `notice_outbox`: notices to senders (`ntc_…`, one per hold and event: held, released,
+//!   rejected), queued in the same transaction as the hold or decision they tell about
+//!   ([`Store::create_hold_notify`], [`Store::decide_hold_notify`]) and sent by the gate's
+//!   worker: pending (next attempt time, attempts, last error) → sent, or failed (given up,
+//!   audited as `notice.give_up`).
 //! - `audit_head`: one row with the last `seq` and `hash`. Every append first updates it, inside
 //!   the same transaction as the change it records: that serializes appenders across connections
 //!   and gate instances (a row lock on PostgreSQL; `BEGIN IMMEDIATE` holds SQLite's write lock),
@@ -62,6 +67,7 @@
 mod chain;
 mod error;
 mod model;
+mod notice;
 mod portal;
 mod staff;
 mod store;
@@ -74,6 +80,7 @@ pub use model::{
     Delivery, FixKind, Hold, HoldFilter, HoldFix, HoldStatus, HoldSummary, NewHold, QueueItem,
     QueuePage, QueueQuery, Role, User, WebSession,
 };
+pub use notice::{MAX_NOTICE_BYTES, NewNotice, Notice, NoticeBacklog, NoticeFilter, NoticeStatus};
 pub use portal::{
     ALLOWED_MOVES, ApiKey, AttemptOutcome, CodeCheck, CodeIssue, Customer, EVENT_TYPES, EventQuery,
     IdempotencyBegin, LinkState, MAX_PORTAL_JSON, MAX_PORTAL_PAGE, MessageTemplate, NewDocument,

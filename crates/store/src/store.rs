@@ -11,6 +11,7 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 use crate::chain::{GENESIS_HASH, entry_hash, sha256_hex};
 use crate::error::StoreError;
 use crate::model::*;
+use crate::notice::{NewNotice, Notice, notice_insert};
 use crate::time::{now_ms, rfc3339};
 
 static MIGRATE_SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -219,6 +220,16 @@ impl Store {
     /// Stores a message for review (status `held`) and records `hold.create` in the audit log,
     /// in one transaction. Durable when this returns: the gate may then answer 250.
     pub async fn create_hold(&self, h: NewHold) -> Result<Hold, StoreError> {
+        Ok(self.create_hold_notify(h, |_| None).await?.0)
+    }
+
+    /// Like [`Store::create_hold`], and queues the notice `notice` builds from the new hold
+    /// (its id included) in the same transaction: the hold is never stored without its notice.
+    pub async fn create_hold_notify(
+        &self,
+        h: NewHold,
+        notice: impl FnOnce(&Hold) -> Option<NewNotice>,
+    ) -> Result<(Hold, Option<Notice>), StoreError> {
         let size = h.raw.len() as u64;
         if size > self.opts.max_message_bytes {
             return Err(StoreError::TooLarge {
@@ -263,46 +274,7 @@ impl Store {
         })
         .to_string();
 
-        self.timed(async {
-            let mut tx = self.begin_write().await?;
-            let head = lock_head(&mut tx).await?;
-            sqlx::query(
-                "INSERT INTO holds (id, status, created_at_ms, mail_from, rcpt_to_json, rcpt_count, \
-                 sender, queue_id, reason, verdict_json, raw, raw_size, raw_sha256, subject) \
-                 VALUES ($1, 'held', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&id)
-            .bind(created_at_ms)
-            .bind(&h.mail_from)
-            .bind(&rcpt_to_json)
-            .bind(h.rcpt_to.len() as i64)
-            .bind(h.sender.as_deref())
-            .bind(h.queue_id.as_deref())
-            .bind(&h.reason)
-            .bind(&h.verdict_json)
-            .bind(&h.raw[..])
-            .bind(size as i64)
-            .bind(&raw_sha256)
-            .bind(&subject)
-            .execute(&mut *tx)
-            .await?;
-            for (detector, severity) in &detectors {
-                sqlx::query(
-                    "INSERT INTO hold_detectors (hold_id, detector_id, severity) VALUES ($1, $2, $3)",
-                )
-                .bind(&id)
-                .bind(detector.as_str())
-                .bind(*severity)
-                .execute(&mut *tx)
-                .await?;
-            }
-            append(&mut tx, head, GATE_ACTOR, "hold.create", &id, &details).await?;
-            tx.commit().await?;
-            Ok(())
-        })
-        .await?;
-
-        Ok(Hold {
+        let hold = Hold {
             id,
             status: HoldStatus::Held,
             created_at_ms,
@@ -320,7 +292,53 @@ impl Store {
             decided_at_ms: None,
             decided_at: None,
             decision_reason: None,
+        };
+        let notice = notice(&hold).map(|n| n.check().map(|()| n)).transpose()?;
+        let (id, h) = (&hold.id, &hold);
+        let queued = self
+            .timed(async {
+            let mut tx = self.begin_write().await?;
+            let head = lock_head(&mut tx).await?;
+            sqlx::query(
+                "INSERT INTO holds (id, status, created_at_ms, mail_from, rcpt_to_json, rcpt_count, \
+                 sender, queue_id, reason, verdict_json, raw, raw_size, raw_sha256, subject) \
+                 VALUES ($1, 'held', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(id)
+            .bind(created_at_ms)
+            .bind(&h.mail_from)
+            .bind(&rcpt_to_json)
+            .bind(h.rcpt_to.len() as i64)
+            .bind(h.sender.as_deref())
+            .bind(h.queue_id.as_deref())
+            .bind(&h.reason)
+            .bind(&h.verdict_json)
+            .bind(&h.raw[..])
+            .bind(size as i64)
+            .bind(&h.raw_sha256)
+            .bind(&subject)
+            .execute(&mut *tx)
+            .await?;
+            for (detector, severity) in &detectors {
+                sqlx::query(
+                    "INSERT INTO hold_detectors (hold_id, detector_id, severity) VALUES ($1, $2, $3)",
+                )
+                .bind(id)
+                .bind(detector.as_str())
+                .bind(*severity)
+                .execute(&mut *tx)
+                .await?;
+            }
+            append(&mut tx, head, GATE_ACTOR, "hold.create", id, &details).await?;
+            let queued = match &notice {
+                Some(n) => notice_insert(&mut tx, id, n).await?,
+                None => None,
+            };
+            tx.commit().await?;
+            Ok(queued)
         })
+        .await?;
+        Ok((hold, queued))
     }
 
     /// The hold with this id, content included.
@@ -416,6 +434,24 @@ impl Store {
         reason: Option<&str>,
         extra: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Hold, StoreError> {
+        Ok(self
+            .decide_hold_notify(id, decision, actor, reason, extra, |_| None)
+            .await?
+            .0)
+    }
+
+    /// Like [`Store::decide_hold_with`], and queues the notice `notice` builds from the decided
+    /// hold in the same transaction: the decision is never stored without its notice (one per
+    /// hold and event: a notice queued before for the same event is kept, not doubled).
+    pub async fn decide_hold_notify(
+        &self,
+        id: &str,
+        decision: Decision,
+        actor: &str,
+        reason: Option<&str>,
+        extra: &serde_json::Map<String, serde_json::Value>,
+        notice: impl FnOnce(&Hold) -> Option<NewNotice>,
+    ) -> Result<(Hold, Option<Notice>), StoreError> {
         text("id", id, MAX_TEXT, false)?;
         text("actor", actor, MAX_ADDRESS, false)?;
         if let Some(r) = reason {
@@ -426,8 +462,15 @@ impl Store {
             let head = lock_head(&mut tx).await?;
             match decide_in_tx(&mut tx, head, id, decision, actor, reason, extra).await? {
                 Decided::Done(hold) => {
+                    let queued = match notice(&hold) {
+                        Some(n) => {
+                            n.check()?;
+                            notice_insert(&mut tx, id, &n).await?
+                        }
+                        None => None,
+                    };
                     tx.commit().await?;
-                    Ok(*hold)
+                    Ok((*hold, queued))
                 }
                 Decided::Denied(e) => {
                     tx.commit().await?;
