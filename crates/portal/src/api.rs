@@ -8,6 +8,11 @@
 //! only live ones.
 //!
 //! Bodies: JSON up to 64 KB; a batch up to 5 MB and 10,000 rows.
+//!
+//! A batch checks every row first. By default one invalid row fails the whole batch (400
+//! `batch_invalid`, each bad row named in `error.errors`, nothing created); with
+//! `skip_invalid_rows=true` the valid rows are created and sent, and the answer's `report`
+//! (`rows`, `created`, `invalid`, `errors`) names each row left out.
 
 use crate::PortalState;
 use crate::error::ApiError;
@@ -37,6 +42,8 @@ pub const MAX_JSON_BYTES: usize = 64 * 1024;
 pub const MAX_BATCH_BYTES: usize = 5 * 1024 * 1024;
 /// The most customers in one batch.
 pub const MAX_BATCH_ROWS: usize = 10_000;
+/// The most row errors one answer lists (the count of invalid rows is always exact).
+pub const MAX_REPORTED_ERRORS: usize = 1000;
 
 /// The API's routes, apart from any socket.
 pub fn router(state: PortalState) -> Router {
@@ -968,7 +975,7 @@ async fn batch(
     let (params, rows) = if is_csv {
         if let Some(k) = query
             .keys()
-            .find(|k| !matches!(k.as_str(), "type" | "expires_in"))
+            .find(|k| !matches!(k.as_str(), "type" | "expires_in" | "skip_invalid_rows"))
         {
             return Err(ApiError::invalid(
                 k.clone(),
@@ -998,6 +1005,20 @@ async fn batch(
             })?;
             p.insert("expires_in".into(), n.into());
         }
+        if let Some(x) = query.get("skip_invalid_rows") {
+            let skip = match x.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "skip_invalid_rows",
+                        "parameter_invalid",
+                        "skip_invalid_rows must be true or false.",
+                    ));
+                }
+            };
+            p.insert("skip_invalid_rows".into(), Value::Bool(skip));
+        }
         (Value::Object(p), csv_rows(text)?)
     } else {
         if !query.is_empty() {
@@ -1018,7 +1039,13 @@ async fn batch(
         if let Some(k) = obj.keys().find(|k| {
             !matches!(
                 k.as_str(),
-                "type" | "expires_in" | "rows" | "message" | "metadata" | "return_url"
+                "type"
+                    | "expires_in"
+                    | "rows"
+                    | "message"
+                    | "metadata"
+                    | "return_url"
+                    | "skip_invalid_rows"
             )
         }) {
             return Err(ApiError::invalid(
@@ -1060,6 +1087,17 @@ async fn batch(
             format!("A batch holds at most {MAX_BATCH_ROWS} customers."),
         ));
     }
+    let skip_invalid = match params.get("skip_invalid_rows") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "skip_invalid_rows",
+                "parameter_invalid",
+                "skip_invalid_rows must be true or false.",
+            ));
+        }
+    };
     let message = message_template(&st, params.get("message"))?;
     require_upstream(&st)?;
     let now = now_ms();
@@ -1117,9 +1155,10 @@ async fn batch(
                 .push(json!({ "row": n, "param": e.param, "code": e.code, "message": e.message })),
         }
     }
-    if !errors.is_empty() {
+    let invalid = errors.len();
+    if invalid > 0 && (!skip_invalid || sessions.is_empty()) {
         let total = errors.len();
-        errors.truncate(1000);
+        errors.truncate(MAX_REPORTED_ERRORS);
         let mut e = ApiError::bad_request(
             "batch_invalid",
             format!(
@@ -1131,6 +1170,7 @@ async fn batch(
         e.errors = Some(Value::Array(errors));
         return Err(e);
     }
+    errors.truncate(MAX_REPORTED_ERRORS);
     let (b, created) = st
         .app
         .store
@@ -1146,6 +1186,12 @@ async fn batch(
             "count": b.count,
             "verification_sessions": created.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
             "messages_queued": created.len(),
+            "report": {
+                "rows": rows.len(),
+                "created": created.len(),
+                "invalid": invalid,
+                "errors": errors,
+            },
         }),
     )
 }

@@ -81,6 +81,13 @@ pub fn document() -> Value {
         }
         json!({ "post": op })
     };
+    let row_error = json!({ "type": "object", "properties": {
+        "row": { "type": "integer" }, "param": { "type": "string" },
+        "code": { "type": "string" }, "message": { "type": "string" } } });
+    let batch_report = json!({ "type": "object", "properties": {
+        "rows": { "type": "integer" }, "created": { "type": "integer" },
+        "invalid": { "type": "integer" },
+        "errors": { "type": "array", "items": row_error } } });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -140,7 +147,8 @@ pub fn document() -> Value {
                     "parameters": [
                         idem(),
                         { "name": "type", "in": "query", "description": "CSV only", "schema": { "type": "string", "enum": ["address", "document", "address_and_document"] } },
-                        { "name": "expires_in", "in": "query", "description": "CSV only", "schema": { "type": "integer" } }
+                        { "name": "expires_in", "in": "query", "description": "CSV only", "schema": { "type": "integer" } },
+                        { "name": "skip_invalid_rows", "in": "query", "description": "CSV only: create the valid rows and report the invalid ones (default false: one invalid row fails the batch)", "schema": { "type": "boolean" } }
                     ],
                     "requestBody": {
                         "required": true,
@@ -266,6 +274,7 @@ pub fn document() -> Value {
                         "expires_in": { "type": "integer" },
                         "return_url": { "type": "string" },
                         "metadata": { "type": "object" },
+                        "skip_invalid_rows": { "type": "boolean", "description": "Create the valid rows and report the invalid ones (default false: one invalid row fails the batch)" },
                         "message": { "type": "object", "properties": { "subject": { "type": "string" }, "body": { "type": "string", "description": "Must contain {{verify_link}}; {{name}} is the customer's name" } } },
                         "rows": { "type": "array", "maxItems": 10000, "items": { "type": "object", "required": ["customer"], "properties": {
                             "customer": { "$ref": "#/components/schemas/Customer" }, "known": { "$ref": "#/components/schemas/Known" }, "metadata": { "type": "object" } } } }
@@ -277,7 +286,8 @@ pub fn document() -> Value {
                         "id": { "type": "string", "pattern": "^vb_" }, "object": { "const": "verification_batch" },
                         "livemode": { "type": "boolean" }, "created": { "type": "integer" }, "count": { "type": "integer" },
                         "verification_sessions": { "type": "array", "items": { "type": "string" } },
-                        "messages_queued": { "type": "integer" }
+                        "messages_queued": { "type": "integer" },
+                        "report": batch_report
                     }
                 },
                 "Event": {

@@ -11,15 +11,21 @@ use doublecheck_store::{OutboxMessage, StoreError, VerificationStatus};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Runs until `stop` turns true.
+/// The most messages one pass takes from the store.
+pub const PAGE: u32 = 100;
+
+/// Runs until `stop` turns true. After a full page it goes on at once (a batch of 1,000 is
+/// ten pages, not ten intervals); otherwise it waits `portal.worker_interval_ms`.
 pub async fn run(state: PortalState, mut stop: watch::Receiver<bool>) {
     let interval = Duration::from_millis(state.app.config.portal.worker_interval_ms.max(1));
     loop {
         if *stop.borrow() {
             return;
         }
-        if let Err(e) = tick(&state).await {
-            tracing::warn!(error = %e, "messages to customers: store unavailable");
+        match tick(&state).await {
+            Ok(n) if n >= PAGE as usize => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "messages to customers: store unavailable"),
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -49,10 +55,10 @@ pub fn build_message(from: &str, to: &str, subject: &str, body: &str) -> Vec<u8>
         .unwrap_or_default()
 }
 
-/// One pass over due messages; returns how many were attempted.
+/// One pass over at most [`PAGE`] due messages; returns how many were attempted.
 pub async fn tick(state: &PortalState) -> Result<usize, StoreError> {
     let store = &state.app.store;
-    let due = store.outbox_due(now_ms(), 100).await?;
+    let due = store.outbox_due(now_ms(), PAGE).await?;
     let mut n = 0;
     for m in due {
         let Some(expected) = m.next_attempt_at_ms else {
