@@ -47,6 +47,7 @@ const HI_BYTES: u64 = 0x8080_8080_8080_8080;
 /// text count as zero bytes: no class), for bit scans over the current
 /// stretch of text.
 struct Window {
+    level: simd::Level,
     base: usize,
     m: simd::Masks,
     /// Letters and digits, computed on first use.
@@ -71,10 +72,11 @@ impl Window {
         }
     }
 
-    fn at(b: &[u8], base: usize) -> Window {
+    fn at(level: simd::Level, b: &[u8], base: usize) -> Window {
         Window {
+            level,
             base,
-            m: Window::block(b, base, simd::masks),
+            m: Window::block(b, base, |a| simd::masks(level, a)),
             alnum: None,
         }
     }
@@ -84,7 +86,8 @@ impl Window {
         match self.alnum {
             Some(m) => m,
             None => {
-                let m = Window::block(b, self.base, simd::alnum);
+                let level = self.level;
+                let m = Window::block(b, self.base, |a| simd::alnum(level, a));
                 self.alnum = Some(m);
                 m
             }
@@ -107,7 +110,7 @@ impl Window {
             if i >= b.len() {
                 return None;
             }
-            *self = Window::at(b, i);
+            *self = Window::at(self.level, b, i);
         }
     }
 
@@ -1234,7 +1237,7 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
     let mut lo = 0;
     let mut cands: Vec<Cand> = Vec::new();
     let any_token_kind = Kind::all().iter().any(|&k| k != Kind::Email && plan.on(k));
-    let mut w = Window::at(b, 0);
+    let mut w = Window::at(simd::Level::detect(), b, 0);
     let mut key_cache = context::KeyCache::default();
     while let Some(t) = w.next_trigger(b, i) {
         if b[t] == b'@' {
@@ -1653,7 +1656,7 @@ mod tests {
     use super::*;
 
     fn next_trigger(b: &[u8], i: usize) -> Option<usize> {
-        Window::at(b, 0).next_trigger(b, i)
+        Window::at(simd::Level::detect(), b, 0).next_trigger(b, i)
     }
 
     #[test]
@@ -1696,7 +1699,7 @@ mod tests {
             steps in proptest::collection::vec(0usize..90, 1..40),
         ) {
             let b = &v[..];
-            let mut w = Window::at(b, 0);
+            let mut w = Window::at(simd::Level::detect(), b, 0);
             let mut i = 0;
             for st in steps {
                 let want = b.iter().skip(i).position(|&c| c.is_ascii_digit() || c == b'@').map(|p| p + i);

@@ -3,12 +3,15 @@
 //! letter/digit token" become bit scans, and the birth-date key filter tests
 //! 16 positions per vector operation.
 //!
-//! On x86_64 the masks come from SSE2 compares and `pmovmskb`; this is the
-//! only module of the crate with `unsafe` code: calling a
-//! `#[target_feature(enable = "sse2")]` function, which SSE2 being part of
-//! the x86_64 baseline makes always sound, and unaligned loads from arrays
-//! or from slices whose length was checked. Other targets use the portable
-//! versions, which the tests compare with the vector ones on random bytes.
+//! On x86_64 the masks come from SSE2 compares and `pmovmskb`, or (round 7)
+//! from AVX2 compares when the CPU has AVX2 ([`Level`], detected once per
+//! scan); this is the only module of the crate with `unsafe` code: calling
+//! a `#[target_feature(enable = "sse2")]` function, which SSE2 being part of
+//! the x86_64 baseline makes always sound, calling an `avx2` one only
+//! through a [`Level`] that runtime detection made, and unaligned loads from
+//! arrays or from slices whose length was checked. Other targets use the
+//! portable versions, which the tests compare with the vector ones on random
+//! bytes.
 
 #![allow(unsafe_code)]
 
@@ -21,17 +24,53 @@ pub(crate) struct Masks {
     pub trigger: u64,
 }
 
+/// Which vector instructions the class masks use: AVX2 (32 bytes per
+/// compare) where the CPU has it, else SSE2 (16). The field is private, so
+/// a `Level` claiming AVX2 exists only if [`Level::detect`] found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Level {
+    avx2: bool,
+}
+
+impl Level {
+    /// The best level this CPU runs.
+    pub(crate) fn detect() -> Level {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Level {
+                avx2: std::arch::is_x86_feature_detected!("avx2"),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            Level { avx2: false }
+        }
+    }
+
+    /// The baseline level (SSE2 on x86_64), for tests.
+    #[cfg(test)]
+    pub(crate) fn baseline() -> Level {
+        Level { avx2: false }
+    }
+}
+
 /// ASCII letters and digits of `block` (computed apart from [`masks`]: most
 /// blocks need only those).
 #[inline(always)]
-pub(crate) fn alnum(block: &[u8; 64]) -> u64 {
+pub(crate) fn alnum(level: Level, block: &[u8; 64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     {
+        if level.avx2 {
+            // SAFETY: `level.avx2` is set only by `Level::detect` after
+            // runtime detection found AVX2 on this CPU.
+            return unsafe { x86::alnum_avx2(block) };
+        }
         // SAFETY: SSE2 is part of the x86_64 baseline (see `masks`).
         unsafe { x86::alnum_sse2(block) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        let _ = level;
         alnum_portable(block)
     }
 }
@@ -50,15 +89,21 @@ pub(crate) fn alnum_portable(block: &[u8; 64]) -> u64 {
 
 /// [`Masks`] of `block`.
 #[inline(always)]
-pub(crate) fn masks(block: &[u8; 64]) -> Masks {
+pub(crate) fn masks(level: Level, block: &[u8; 64]) -> Masks {
     #[cfg(target_arch = "x86_64")]
     {
+        if level.avx2 {
+            // SAFETY: `level.avx2` is set only by `Level::detect` after
+            // runtime detection found AVX2 on this CPU.
+            return unsafe { x86::masks_avx2(block) };
+        }
         // SAFETY: SSE2 is part of the x86_64 baseline, so the target feature
         // `masks_sse2` is compiled for is present on every x86_64 CPU.
         unsafe { x86::masks_sse2(block) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        let _ = level;
         masks_portable(block)
     }
 }
@@ -112,9 +157,80 @@ pub(crate) fn dob_keys16_portable(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u
 mod x86 {
     use super::Masks;
     use core::arch::x86_64::{
-        __m128i, _mm_add_epi8, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8,
-        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        __m128i, __m256i, _mm_add_epi8, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8,
+        _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8, _mm256_testz_si256,
     };
+
+    /// 0xff in each byte that is an ASCII digit (AVX2).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn digits32(x: __m256i) -> __m256i {
+        // x - '0' < 10 unsigned, as a signed compare after adding 0x80.
+        _mm256_cmpgt_epi8(
+            _mm256_set1_epi8(-118),
+            _mm256_add_epi8(x, _mm256_set1_epi8(0x50)),
+        )
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn bits32(v: __m256i) -> u64 {
+        u64::from(_mm256_movemask_epi8(v) as u32)
+    }
+
+    /// [`masks_sse2`] with 32-byte compares.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn masks_avx2(block: &[u8; 64]) -> Masks {
+        let p = block.as_ptr();
+        // SAFETY: bytes 0..64 are inside the 64-byte array;
+        // `_mm256_loadu_si256` has no alignment requirement.
+        let (x0, x1) = unsafe {
+            (
+                _mm256_loadu_si256(p.cast()),
+                _mm256_loadu_si256(p.add(32).cast()),
+            )
+        };
+        let digit = bits32(digits32(x0)) | bits32(digits32(x1)) << 32;
+        let at = _mm256_set1_epi8(b'@' as i8);
+        let (a0, a1) = (_mm256_cmpeq_epi8(x0, at), _mm256_cmpeq_epi8(x1, at));
+        let any = _mm256_or_si256(a0, a1);
+        if _mm256_testz_si256(any, any) != 0 {
+            return Masks {
+                digit,
+                trigger: digit,
+            };
+        }
+        Masks {
+            digit,
+            trigger: digit | bits32(a0) | bits32(a1) << 32,
+        }
+    }
+
+    /// [`alnum_sse2`] with 32-byte compares.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn alnum_avx2(block: &[u8; 64]) -> u64 {
+        let p = block.as_ptr();
+        // SAFETY: bytes 0..64 are inside the 64-byte array;
+        // `_mm256_loadu_si256` has no alignment requirement.
+        let (x0, x1) = unsafe {
+            (
+                _mm256_loadu_si256(p.cast()),
+                _mm256_loadu_si256(p.add(32).cast()),
+            )
+        };
+        let an = |x: __m256i| {
+            // l - 'a' < 26 unsigned for l = x | 0x20, as for `letters`.
+            let l = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+            let letter = _mm256_cmpgt_epi8(
+                _mm256_set1_epi8(-102),
+                _mm256_add_epi8(l, _mm256_set1_epi8(0x1f)),
+            );
+            _mm256_or_si256(digits32(x), letter)
+        };
+        bits32(an(x0)) | bits32(an(x1)) << 32
+    }
 
     /// 0xff in each byte that is an ASCII digit.
     #[inline]
@@ -270,8 +386,10 @@ mod tests {
         fn masks_equal_portable(v in prop::collection::vec(biased(), 64)) {
             let mut block = [0u8; 64];
             block.copy_from_slice(&v);
-            prop_assert_eq!(masks(&block), masks_portable(&block));
-            prop_assert_eq!(alnum(&block), alnum_portable(&block));
+            for level in [Level::baseline(), Level::detect()] {
+                prop_assert_eq!(masks(level, &block), masks_portable(&block));
+                prop_assert_eq!(alnum(level, &block), alnum_portable(&block));
+            }
         }
 
         #[test]
@@ -290,8 +408,10 @@ mod tests {
     fn every_byte() {
         for c in 0..=255u8 {
             let block = [c; 64];
-            assert_eq!(masks(&block), masks_portable(&block), "{c:#x}");
-            assert_eq!(alnum(&block), alnum_portable(&block), "{c:#x}");
+            for level in [Level::baseline(), Level::detect()] {
+                assert_eq!(masks(level, &block), masks_portable(&block), "{c:#x}");
+                assert_eq!(alnum(level, &block), alnum_portable(&block), "{c:#x}");
+            }
             for d in 0..=255u8 {
                 let x = [c; 16];
                 let y = [d; 16];
