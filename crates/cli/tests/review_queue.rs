@@ -483,6 +483,20 @@ fn user_enable_passwd_and_role_from_the_command_line() {
     let (code, _, err) = run(d, &args(&["role", "rev@example.com", "boss"]), "");
     assert_eq!(code, Some(64), "an unknown role is a usage error: {err}");
 
+    // The last active administrator can be neither disabled nor demoted.
+    let (code, _, err) = run(d, &args(&["disable", "rev@example.com"]), "");
+    assert_eq!(code, Some(65), "{err}");
+    assert!(err.contains("last active administrator"), "{err}");
+    let (code, _, err) = run(d, &args(&["role", "rev@example.com", "agent"]), "");
+    assert_eq!(code, Some(65), "{err}");
+    assert!(err.contains("before you demote"), "{err}");
+    let (code, out, err) = run(
+        d,
+        &args(&["add", "second@example.com", "--role", "admin"]),
+        "the second admin password\n",
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+
     // Disable, then enable.
     let (code, ..) = run(d, &args(&["disable", "rev@example.com"]), "");
     assert_eq!(code, Some(0));

@@ -153,6 +153,9 @@ impl Store {
         self.timed(async {
             let mut tx = self.begin_write().await?;
             let head = lock_head(&mut tx).await?;
+            if disabled {
+                keep_an_admin(&mut tx, &email, "disable").await?;
+            }
             let n =
                 sqlx::query("UPDATE users SET disabled = $1, updated_at_ms = $2 WHERE email = $3")
                     .bind(i64::from(disabled))
@@ -209,6 +212,9 @@ impl Store {
                 .await?
                 .ok_or(StoreError::NotFound)?;
             let mut user = user_from_row(&row)?;
+            if role != Role::Admin {
+                keep_an_admin(&mut tx, &email, "demote").await?;
+            }
             sqlx::query("UPDATE users SET role = $1, updated_at_ms = $2 WHERE email = $3")
                 .bind(role.as_str())
                 .bind(now_ms())
@@ -1095,4 +1101,36 @@ impl Store {
         })
         .await
     }
+}
+
+/// Refuses to `verb` (disable or demote) `email` when it is the last enabled administrator:
+/// without one, nobody could manage accounts or read the audit log from the web, and only
+/// someone with shell access to the server could repair it. Runs inside the write transaction
+/// (after the audit head is locked), so two concurrent changes cannot both pass.
+async fn keep_an_admin(
+    conn: &mut sqlx::AnyConnection,
+    email: &str,
+    verb: &str,
+) -> Result<(), StoreError> {
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = $1 AND disabled = 0 AND email <> $2",
+    )
+    .bind(Role::Admin.as_str())
+    .bind(email)
+    .fetch_one(&mut *conn)
+    .await?;
+    let target_is_admin: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = $1 AND disabled = 0 AND email = $2",
+    )
+    .bind(Role::Admin.as_str())
+    .bind(email)
+    .fetch_one(&mut *conn)
+    .await?;
+    if target_is_admin > 0 && others == 0 {
+        return Err(StoreError::Conflict(format!(
+            "{email} is the last active administrator; make another account an administrator \
+             before you {verb} this one"
+        )));
+    }
+    Ok(())
 }

@@ -833,6 +833,71 @@ async fn accounts_story(store: Store) {
     assert_eq!(oldest["ip"], "10.0.0.7");
     assert!(store.audit_verify().await.unwrap().is_ok());
 
+    // ---- the last administrator stays
+    store
+        .user_add("boss@example.com", Role::Admin, "h", "cli", &no_extra())
+        .await
+        .unwrap();
+    let last = |r: Result<doublecheck_store::User, StoreError>| match r {
+        Err(StoreError::Conflict(m)) => m,
+        other => panic!("expected the last-administrator refusal, got {other:?}"),
+    };
+    let m = last(
+        store
+            .user_set_role("boss@example.com", Role::Reviewer, "cli", &no_extra())
+            .await,
+    );
+    assert!(
+        m.contains("last active administrator") && m.contains("demote"),
+        "{m}"
+    );
+    let m = last(
+        store
+            .user_set_disabled("boss@example.com", true, "cli", &no_extra())
+            .await,
+    );
+    assert!(m.contains("disable"), "{m}");
+    let boss = store.user_get("boss@example.com").await.unwrap().unwrap();
+    assert_eq!(boss.role, Role::Admin);
+    assert!(!boss.disabled);
+    // With a second administrator, either may go; then the other is the last again.
+    store
+        .user_add("deputy@example.com", Role::Admin, "h", "cli", &no_extra())
+        .await
+        .unwrap();
+    store
+        .user_set_role("boss@example.com", Role::Reviewer, "cli", &no_extra())
+        .await
+        .unwrap();
+    last(
+        store
+            .user_set_disabled("deputy@example.com", true, "cli", &no_extra())
+            .await,
+    );
+    // A disabled administrator does not count; re-enabling or promoting is always allowed.
+    store
+        .user_set_role("boss@example.com", Role::Admin, "cli", &no_extra())
+        .await
+        .unwrap();
+    store
+        .user_set_disabled("deputy@example.com", true, "cli", &no_extra())
+        .await
+        .unwrap();
+    last(
+        store
+            .user_set_role("boss@example.com", Role::Agent, "cli", &no_extra())
+            .await,
+    );
+    store
+        .user_set_disabled("deputy@example.com", false, "cli", &no_extra())
+        .await
+        .unwrap();
+    // Non-administrators are never held back by the rule.
+    store
+        .user_set_disabled("pw@example.com", true, "cli", &no_extra())
+        .await
+        .unwrap();
+
     // ---- housekeeping purge
     for h in ["p-idle", "p-old", "p-live"] {
         store
