@@ -84,10 +84,10 @@ pub use notice::{MAX_NOTICE_BYTES, NewNotice, Notice, NoticeBacklog, NoticeFilte
 pub use portal::{
     ALLOWED_MOVES, ApiKey, AttemptOutcome, CodeCheck, CodeIssue, Customer, EVENT_TYPES, EventQuery,
     IdempotencyBegin, LinkState, MAX_PORTAL_JSON, MAX_PORTAL_PAGE, MessageTemplate, NewDocument,
-    NewVerificationSession, NewWebhookEndpoint, OutboxMessage, Page, PortalEvent, SessionQuery,
-    Transition, VerificationBatch, VerificationDocument, VerificationLink, VerificationSession,
-    VerificationStatus, VerificationType, WebhookDelivery, WebhookEndpoint, constant_time_eq,
-    new_document_id, random_base32,
+    NewVerificationSession, NewWebhookEndpoint, OutboxMessage, Page, PortalEvent, RateCount,
+    RateLimit, SessionQuery, Transition, VerificationBatch, VerificationDocument, VerificationLink,
+    VerificationSession, VerificationStatus, VerificationType, WebhookDelivery, WebhookEndpoint,
+    constant_time_eq, new_document_id, random_base32,
 };
 pub use staff::normalize_email;
 pub use store::{

@@ -2689,6 +2689,207 @@ fn where_clause(wh: &[String]) -> String {
     }
 }
 
+// ------------------------------------------------------------ rate limits
+
+/// One limit a request of the customer's pages counts against: at most `limit` actions of
+/// `kind` by `subject` (a session id, a keyed hash of an address) in any `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit<'a> {
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub limit: u32,
+    pub window_ms: i64,
+}
+
+/// The outcome of [`Store::rate_count`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateCount {
+    /// Counted under every limit. `ticket` gives the counts back ([`Store::rate_release`]) when
+    /// the action did not happen after all.
+    Counted { ticket: String },
+    /// Over `limits[index]`: nothing was counted. Under it again in `retry_after_ms` at the
+    /// earliest (sooner is impossible: counts are only ever added until they age out).
+    Over { index: usize, retry_after_ms: i64 },
+}
+
+const MAX_RATE_KIND: usize = 64;
+const MAX_RATE_SUBJECT: usize = 256;
+const MAX_RATE_LIMITS: usize = 8;
+
+impl Store {
+    /// Counts one action at `now_ms` against every limit in `limits` — all of them or none:
+    /// when any limit already holds `limit` actions in the window ending now, nothing is
+    /// counted and the answer says which limit and for how long. The windows slide (the
+    /// actions of the last `window_ms`, not of a clock hour), the counts are in the database
+    /// (so they hold across restarts and across instances sharing it), and one subject's
+    /// counting is serialized (its row in `portal_rate_subjects` is written first, which locks
+    /// it on PostgreSQL; SQLite's write transactions are serial), so concurrent requests on
+    /// several instances never count past a limit. A subject's actions older than the window
+    /// are deleted on the way.
+    pub async fn rate_count(
+        &self,
+        limits: &[RateLimit<'_>],
+        now_ms: i64,
+    ) -> Result<RateCount, StoreError> {
+        if limits.len() > MAX_RATE_LIMITS {
+            return Err(StoreError::Invalid(format!(
+                "at most {MAX_RATE_LIMITS} limits per count"
+            )));
+        }
+        for l in limits {
+            text("kind", l.kind, MAX_RATE_KIND, false)?;
+            text("subject", l.subject, MAX_RATE_SUBJECT, false)?;
+            if l.window_ms < 1 {
+                return Err(StoreError::Invalid("window_ms must be at least 1".into()));
+            }
+        }
+        let ticket = random_base32(20)?;
+        self.timed(async {
+            let mut tx = self.begin_write().await?;
+            // Lock the subjects in one order everywhere, so two requests never wait on each
+            // other crosswise.
+            let mut order: Vec<&RateLimit<'_>> = limits.iter().collect();
+            order.sort_by_key(|l| (l.kind, l.subject));
+            order.dedup_by_key(|l| (l.kind, l.subject));
+            for l in &order {
+                sqlx::query(
+                    "INSERT INTO portal_rate_subjects (kind, subject, touched_at_ms) \
+                     VALUES ($1, $2, $3) ON CONFLICT (kind, subject) \
+                     DO UPDATE SET touched_at_ms = excluded.touched_at_ms",
+                )
+                .bind(l.kind)
+                .bind(l.subject)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (index, l) in limits.iter().enumerate() {
+                let since = now_ms.saturating_sub(l.window_ms);
+                sqlx::query(
+                    "DELETE FROM portal_rate_hits WHERE kind = $1 AND subject = $2 AND at_ms <= $3",
+                )
+                .bind(l.kind)
+                .bind(l.subject)
+                .bind(since)
+                .execute(&mut *tx)
+                .await?;
+                let count: i64 = sqlx::query(
+                    "SELECT COUNT(*) FROM portal_rate_hits \
+                     WHERE kind = $1 AND subject = $2 AND at_ms > $3",
+                )
+                .bind(l.kind)
+                .bind(l.subject)
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+                if count >= i64::from(l.limit) {
+                    // Under the limit again when enough of the oldest actions age out.
+                    let oldest: Option<i64> = if l.limit == 0 {
+                        None
+                    } else {
+                        sqlx::query(
+                            "SELECT at_ms FROM portal_rate_hits \
+                             WHERE kind = $1 AND subject = $2 AND at_ms > $3 \
+                             ORDER BY at_ms ASC LIMIT 1 OFFSET $4",
+                        )
+                        .bind(l.kind)
+                        .bind(l.subject)
+                        .bind(since)
+                        .bind(count - i64::from(l.limit))
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.try_get::<i64, _>(0))
+                        .transpose()?
+                    };
+                    tx.rollback().await?;
+                    let retry_after_ms = match oldest {
+                        Some(at) => at.saturating_add(l.window_ms).saturating_sub(now_ms),
+                        None => l.window_ms,
+                    };
+                    return Ok(RateCount::Over {
+                        index,
+                        retry_after_ms: retry_after_ms.clamp(1, l.window_ms),
+                    });
+                }
+            }
+            for l in limits {
+                sqlx::query(
+                    "INSERT INTO portal_rate_hits (ticket, kind, subject, at_ms) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&ticket)
+                .bind(l.kind)
+                .bind(l.subject)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(RateCount::Counted {
+                ticket: ticket.clone(),
+            })
+        })
+        .await
+    }
+
+    /// Gives back the counts of a [`RateCount::Counted`] whose action did not happen (a code
+    /// that was not issued after all). Returns how many counts were removed.
+    pub async fn rate_release(&self, ticket: &str) -> Result<u64, StoreError> {
+        text("ticket", ticket, 64, false)?;
+        self.timed(async {
+            let n = sqlx::query("DELETE FROM portal_rate_hits WHERE ticket = $1")
+                .bind(ticket)
+                .execute(&self.pool_ref())
+                .await?
+                .rows_affected();
+            Ok(n)
+        })
+        .await
+    }
+
+    /// How many actions of `kind` by `subject` are counted after `since_ms`.
+    pub async fn rate_hits(
+        &self,
+        kind: &str,
+        subject: &str,
+        since_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.timed(async {
+            let n: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM portal_rate_hits \
+                 WHERE kind = $1 AND subject = $2 AND at_ms > $3",
+            )
+            .bind(kind)
+            .bind(subject)
+            .bind(since_ms)
+            .fetch_one(&self.pool_ref())
+            .await?
+            .try_get(0)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
+    /// Deletes the counts made before `before_ms` and the subjects not counted since (run by
+    /// the portal's housekeeping with `now − the longest window`). Returns the counts deleted.
+    pub async fn rate_purge(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.timed(async {
+            let n = sqlx::query("DELETE FROM portal_rate_hits WHERE at_ms < $1")
+                .bind(before_ms)
+                .execute(&self.pool_ref())
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM portal_rate_subjects WHERE touched_at_ms < $1")
+                .bind(before_ms)
+                .execute(&self.pool_ref())
+                .await?;
+            Ok(n)
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
