@@ -125,28 +125,36 @@ pub(crate) fn masks_portable(block: &[u8; 64]) -> Masks {
     m
 }
 
-/// Bit `j` set (for `j < 16`) when a birth-date key starts at `x[j]` with
-/// `y[j]` and `z[j]` the next two bytes (see `context::dob_key`), or a
-/// character that may fold to a letter or be dropped (`context::may_fold`).
+/// Bit `j` set (for `j < 32`) when a birth-date key starts at `a[j]` with
+/// `a[j + 1]` and `a[j + 2]` the next two bytes (see `context::dob_key`),
+/// or a character that may fold to a letter or be dropped
+/// (`context::may_fold`).
 #[inline(always)]
-pub(crate) fn dob_keys16(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
+pub(crate) fn dob_keys32(level: Level, a: &[u8; 34]) -> u32 {
     #[cfg(target_arch = "x86_64")]
     {
+        if level.avx2 {
+            // SAFETY: `level.avx2` is set only by `Level::detect` after
+            // runtime detection found AVX2 on this CPU.
+            return unsafe { x86::dob_keys32_avx2(a) };
+        }
         // SAFETY: SSE2 is part of the x86_64 baseline (see `masks`).
-        unsafe { x86::dob_keys16_sse2(x, y, z) }
+        unsafe { x86::dob_keys32_sse2(a) }
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        dob_keys16_portable(x, y, z)
+        let _ = level;
+        dob_keys32_portable(a)
     }
 }
 
-/// Portable [`dob_keys16`].
+/// Portable [`dob_keys32`].
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-pub(crate) fn dob_keys16_portable(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
+pub(crate) fn dob_keys32_portable(a: &[u8; 34]) -> u32 {
     let mut m = 0;
-    for j in 0..16 {
-        if crate::context::may_fold(x[j], y[j], z[j]) || crate::context::dob_key(x[j], y[j], z[j]) {
+    for j in 0..32 {
+        let (x, y, z) = (a[j], a[j + 1], a[j + 2]);
+        if crate::context::may_fold(x, y, z) || crate::context::dob_key(x, y, z) {
             m |= 1 << j;
         }
     }
@@ -159,8 +167,9 @@ mod x86 {
     use core::arch::x86_64::{
         __m128i, __m256i, _mm_add_epi8, _mm_and_si128, _mm_andnot_si128, _mm_cmpeq_epi8,
         _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        _mm256_add_epi8, _mm256_cmpeq_epi8, _mm256_cmpgt_epi8, _mm256_loadu_si256,
-        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8, _mm256_testz_si256,
+        _mm256_add_epi8, _mm256_and_si256, _mm256_andnot_si256, _mm256_cmpeq_epi8,
+        _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_or_si256,
+        _mm256_set1_epi8, _mm256_testz_si256,
     };
 
     /// 0xff in each byte that is an ASCII digit (AVX2).
@@ -256,18 +265,6 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "sse2")]
-    fn load(a: &[u8; 16]) -> __m128i {
-        // SAFETY: `a` is 16 readable bytes; `_mm_loadu_si128` has no
-        // alignment requirement.
-        unsafe { _mm_loadu_si128(a.as_ptr().cast()) }
-    }
-
-    /// Round 7: `@` is rare, so the block is first tested for any `@` with
-    /// one byte mask for all 64 bytes; only blocks that hold one pay for a
-    /// second set of four masks (the trigger mask is otherwise the digit
-    /// mask).
-    #[inline]
-    #[target_feature(enable = "sse2")]
     pub(super) fn masks_sse2(block: &[u8; 64]) -> Masks {
         let p = block.as_ptr();
         // SAFETY: bytes 0..64 are inside the 64-byte array;
@@ -320,10 +317,81 @@ mod x86 {
         m
     }
 
+    /// [`dob_keys32`](super::dob_keys32) as two 16-position steps.
     #[inline]
     #[target_feature(enable = "sse2")]
-    pub(super) fn dob_keys16_sse2(x: &[u8; 16], y: &[u8; 16], z: &[u8; 16]) -> u32 {
-        let (x, y, z) = (load(x), load(y), load(z));
+    pub(super) fn dob_keys32_sse2(a: &[u8; 34]) -> u32 {
+        let p = a.as_ptr();
+        // SAFETY: each load reads 16 bytes starting at most at offset 18 of
+        // the 34-byte array; `_mm_loadu_si128` has no alignment requirement.
+        let (x0, y0, z0, x1, y1, z1) = unsafe {
+            (
+                _mm_loadu_si128(p.cast()),
+                _mm_loadu_si128(p.add(1).cast()),
+                _mm_loadu_si128(p.add(2).cast()),
+                _mm_loadu_si128(p.add(16).cast()),
+                _mm_loadu_si128(p.add(17).cast()),
+                _mm_loadu_si128(p.add(18).cast()),
+            )
+        };
+        dob_keys_v(x0, y0, z0) | dob_keys_v(x1, y1, z1) << 16
+    }
+
+    /// [`dob_keys32`](super::dob_keys32) with 32-byte compares: the same
+    /// expression as `dob_keys_v`.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn dob_keys32_avx2(a: &[u8; 34]) -> u32 {
+        let p = a.as_ptr();
+        // SAFETY: each load reads 32 bytes starting at most at offset 2 of
+        // the 34-byte array; `_mm256_loadu_si256` has no alignment
+        // requirement.
+        let (x, y, z) = unsafe {
+            (
+                _mm256_loadu_si256(p.cast()),
+                _mm256_loadu_si256(p.add(1).cast()),
+                _mm256_loadu_si256(p.add(2).cast()),
+            )
+        };
+        let case = _mm256_set1_epi8(0x20);
+        let (lx, ly, lz) = (
+            _mm256_or_si256(x, case),
+            _mm256_or_si256(y, case),
+            _mm256_or_si256(z, case),
+        );
+        let eq = |v: __m256i, c: u8| _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8));
+        let and = _mm256_and_si256;
+        let or = _mm256_or_si256;
+        let and3 = |a, b, c| and(and(a, b), c);
+        let dob = and3(eq(lx, b'd'), eq(ly, b'o'), eq(lz, b'b'));
+        let bir = and3(eq(lx, b'b'), or(eq(ly, b'i'), eq(ly, b'o')), eq(lz, b'r'));
+        let nac = and3(eq(lx, b'n'), eq(ly, b'a'), eq(lz, b'c'));
+        let cum = and3(eq(lx, b'c'), eq(ly, b'u'), eq(lz, b'm'));
+        let letters = |l: __m256i| {
+            _mm256_cmpgt_epi8(
+                _mm256_set1_epi8(-102),
+                _mm256_add_epi8(l, _mm256_set1_epi8(0x1f)),
+            )
+        };
+        let an_x = or(digits32(x), letters(lx));
+        let an_z = or(digits32(z), letters(lz));
+        let lone_b = _mm256_andnot_si256(or(an_x, an_z), eq(ly, b'b'));
+        let latin = _mm256_andnot_si256(or(eq(y, 0x97), eq(y, 0xb7)), eq(x, 0xc3));
+        let fold = or(
+            or(eq(x, b'\''), latin),
+            and(
+                eq(x, 0xe2),
+                or(and(eq(y, 0x80), eq(z, 0x99)), and(eq(y, 0x84), eq(z, 0xaa))),
+            ),
+        );
+        let keys = or(or(or(dob, bir), or(nac, cum)), or(lone_b, fold));
+        _mm256_movemask_epi8(keys) as u32
+    }
+
+    /// Birth-date keys and `may_fold` characters at 16 positions, `x`, `y`,
+    /// `z` the bytes at each position and the two after it.
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn dob_keys_v(x: __m128i, y: __m128i, z: __m128i) -> u32 {
         let case = _mm_set1_epi8(0x20);
         let (lx, ly, lz) = (
             _mm_or_si128(x, case),
@@ -393,14 +461,12 @@ mod tests {
         }
 
         #[test]
-        fn dob_keys_equal_portable(v in prop::collection::vec(biased(), 18)) {
-            let mut x = [0u8; 16];
-            let mut y = [0u8; 16];
-            let mut z = [0u8; 16];
-            x.copy_from_slice(&v[..16]);
-            y.copy_from_slice(&v[1..17]);
-            z.copy_from_slice(&v[2..18]);
-            prop_assert_eq!(dob_keys16(&x, &y, &z), dob_keys16_portable(&x, &y, &z));
+        fn dob_keys32_equal_portable(v in prop::collection::vec(biased(), 34)) {
+            let mut a = [0u8; 34];
+            a.copy_from_slice(&v);
+            for level in [Level::baseline(), Level::detect()] {
+                prop_assert_eq!(dob_keys32(level, &a), dob_keys32_portable(&a));
+            }
         }
     }
 
@@ -413,15 +479,16 @@ mod tests {
                 assert_eq!(alnum(level, &block), alnum_portable(&block), "{c:#x}");
             }
             for d in 0..=255u8 {
-                let x = [c; 16];
-                let y = [d; 16];
                 for z in [b' ', b'b', b'r', b'm', b'c', b'1', 0x80, 0x99, 0xaa, c, d] {
-                    let z = [z; 16];
-                    assert_eq!(
-                        dob_keys16(&x, &y, &z),
-                        dob_keys16_portable(&x, &y, &z),
-                        "{c:#x} {d:#x}"
-                    );
+                    // Positions see (c, d, z), (d, z, c) and (z, c, d).
+                    let mut a = [0u8; 34];
+                    for (j, v) in a.iter_mut().enumerate() {
+                        *v = [c, d, z][j % 3];
+                    }
+                    let want = dob_keys32_portable(&a);
+                    for level in [Level::baseline(), Level::detect()] {
+                        assert_eq!(dob_keys32(level, &a), want, "{c:#x} {d:#x} {z:#x}");
+                    }
                 }
             }
         }
