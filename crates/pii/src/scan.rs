@@ -1316,7 +1316,20 @@ pub(crate) fn scan(plan: &Plan, text: &str, mut emit: impl FnMut(Hit)) {
                 }
                 (t, e, true)
             } else {
-                (t, t + w.alnum_run(b, t, MAX_TOKEN), false)
+                let e = t + w.alnum_run(b, t, MAX_TOKEN);
+                // Round 7: after a byte no value may follow ("=3D", "/2USB",
+                // ".4d8119") the token is skipped as `skip_token` would
+                // (`bad_before_token`, or a glued run), unless an MRZ line
+                // may hold it.
+                if before & SKIP_BEFORE != 0 && e - t != 44 && b.get(e) != Some(&b'<') {
+                    i = if e - t < MAX_TOKEN {
+                        e
+                    } else {
+                        w.alnum_end(b, e)
+                    };
+                    continue;
+                }
+                (t, e, false)
             }
         } else {
             let e = t + w.alnum_run(b, t, MAX_TOKEN);
@@ -1553,6 +1566,22 @@ fn phone_continues(b: &[u8], p: usize) -> bool {
     r > p && r < b.len() && b[r].is_ascii_digit()
 }
 
+/// The second group of every grouped form [`read_nine`] reads after a first
+/// group of `d0` (3 or 5) digits ending at `e` with separator `nb`: 3-2-4
+/// with the same separator again (SSN, ITIN), 3-6 and 5-4 with `-`
+/// (partial SSN), 3-3-3 with a space or `-` (SIN). Round 7: IP addresses,
+/// versions and SMTP codes ("550-5.1.1") no longer reach the reader.
+#[inline(always)]
+fn nine_second_group(b: &[u8], e: usize, d0: usize, nb: u8) -> bool {
+    let l1 = digit_run8(b, e + 1);
+    if d0 == 5 {
+        return nb == b'-' && l1 == 4;
+    }
+    (l1 == 2 && b.get(e + 3) == Some(&nb))
+        || (l1 == 6 && nb == b'-')
+        || (l1 == 3 && matches!(nb, b' ' | b'-'))
+}
+
 /// The first digit group of every form [`read_phone`] accepts: after `+`
 /// any; after `(` 2-3 digits or a trunk `0` group; otherwise 3, 5, 10 or 11
 /// digits, a leading `1`, or a trunk `0` group of 2-5. Every form also has at
@@ -1609,7 +1638,10 @@ fn collect(
                 || plan.on(Kind::AbaRouting)
                 || plan.on(Kind::CaSin))
                 && (d0 == 9
-                    || ((d0 == 3 || d0 == 5) && matches!(nb, b' ' | b'-' | b'.') && sep_digit)
+                    || ((d0 == 3 || d0 == 5)
+                        && matches!(nb, b' ' | b'-' | b'.')
+                        && sep_digit
+                        && nine_second_group(b, e, d0, nb))
                     || (d0 == 4 && nb == b'-' && four_more))
             {
                 read_nine(b, s, out);
