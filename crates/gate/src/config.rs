@@ -104,6 +104,13 @@ pub struct NoticesConfig {
     pub enabled: bool,
     /// The From address of notices; without it, `doublecheck@` and `smtp.hostname`.
     pub from: Option<String>,
+    /// Pause after the first failed attempt; it doubles after each further one.
+    pub retry_initial_secs: u64,
+    /// The longest pause between two attempts.
+    pub retry_max_secs: u64,
+    /// A notice still not accepted by the upstream this long after it was queued is given up
+    /// (logged, counted, and recorded in the audit log).
+    pub give_up_after_secs: u64,
 }
 
 impl Default for NoticesConfig {
@@ -111,6 +118,9 @@ impl Default for NoticesConfig {
         NoticesConfig {
             enabled: true,
             from: None,
+            retry_initial_secs: 2,
+            retry_max_secs: 30 * 60,
+            give_up_after_secs: 5 * 24 * 3600,
         }
     }
 }
@@ -299,6 +309,17 @@ impl Config {
             ("milter.reinject", &self.milter.reinject),
         ] {
             if let Some(v) = v
+        let n = &self.notices;
+        if n.retry_initial_secs == 0
+            || n.retry_max_secs < n.retry_initial_secs
+            || n.give_up_after_secs == 0
+        {
+            return Err(bad(
+                "notices.retry_initial_secs and notices.give_up_after_secs must be at least 1, \
+                 and notices.retry_max_secs at least notices.retry_initial_secs"
+                    .into(),
+            ));
+        }
                 && v.rsplit_once(':')
                     .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
             {

@@ -1,5 +1,6 @@
 //! Prometheus metrics: messages and findings counters, check latency histograms per action,
-//! and the time each detector and the parser take.
+//! the time each detector and the parser take, and the notices to senders (counted per event
+//! and outcome, and the backlog of pending ones).
 
 use doublecheck_engine::{InternalError, Timings, Verdict};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -72,4 +73,27 @@ pub fn record_timings(timings: &Timings) {
         metrics::histogram!("doublecheck_detector_seconds", "detector" => detector)
             .record(t.as_secs_f64());
     }
+}
+
+/// Count one notice to a sender: `doublecheck_notices_total{event,result}` with `result`
+/// `queued` (stored), `sent` (the upstream accepted it), `retry` (a temporary failure; tried
+/// again later), `failed` (given up) or `skipped` (nobody to tell, or nowhere to send).
+pub fn record_notice(event: &str, result: &'static str) {
+    let _ = handle();
+    let event: &'static str = match event {
+        "held" => "held",
+        "released" => "released",
+        "rejected" => "rejected",
+        _ => "other",
+    };
+    metrics::counter!("doublecheck_notices_total", "event" => event, "result" => result)
+        .increment(1);
+}
+
+/// Set the notice backlog gauges: `doublecheck_notices_pending` (notices not yet accepted by the
+/// upstream nor given up) and `doublecheck_notices_oldest_pending_seconds` (0 when none).
+pub fn record_notice_backlog(pending: u64, oldest_age: Duration) {
+    let _ = handle();
+    metrics::gauge!("doublecheck_notices_pending").set(pending as f64);
+    metrics::gauge!("doublecheck_notices_oldest_pending_seconds").set(oldest_age.as_secs_f64());
 }

@@ -548,21 +548,12 @@ async fn hold(
             .filter(|q| !q.is_empty())
             .map(|q| format!("{}{q}", crate::release::MTA_QUEUE_PREFIX)),
     };
-    match state.store.create_hold(new).await {
-        Ok(h) => {
-            if let Ok(v) = &verdict_value {
-                crate::notice::spawn(
-                    state,
-                    crate::notice::Event::Held,
-                    crate::notice::About {
-                        hold_id: &h.id,
-                        mail_from: &msg.mail_from,
-                        rcpt_to: &h.rcpt_to,
-                        raw: &msg.raw,
-                        verdict: v,
-                    },
-                );
-            }
+    let notice = |h: &doublecheck_store::Hold| {
+        crate::notice::for_hold(state, &crate::notice::Event::Held, h)
+    };
+    match state.store.create_hold_notify(new, notice).await {
+        Ok((h, queued)) => {
+            crate::notice::queued(state, queued);
             Outcome {
                 reply: Reply::Quarantine {
                     reason: format!("doublecheck {}: {reason}", h.id),

@@ -8,13 +8,30 @@
 //! `smtp.upstream` (else `milter.reinject`), with an empty envelope sender (`MAIL FROM:<>`, so
 //! nothing ever answers it) and `Auto-Submitted: auto-generated`.
 //!
-//! Sending never delays or fails the SMTP or milter transaction the notice is about: it runs in
-//! its own task, with [`ATTEMPTS`] tries a few seconds apart for temporary failures, and a
-//! failure is logged and counted (`doublecheck_notices_total{event,result}`), nothing more.
-//! Short-lived processes (the `holds release` command) wait for their notices with [`drain`].
+//! Notices are never lost: each one is built when its hold or decision is stored and written to
+//! the store's `notice_outbox` in the same transaction ([`for_hold`] with
+//! `Store::create_hold_notify` / `Store::decide_hold_notify`), so a gate killed right after a
+//! hold still owes, and sends, its notice after the restart. Sending never delays or fails the
+//! SMTP or milter transaction the notice is about:
+//!
+//! - right after it is queued, a background task tries it ([`queued`]: up to [`ATTEMPTS`]
+//!   tries); short-lived processes (`holds release`) wait for that with [`drain`];
+//! - the worker `serve` runs ([`run`]) sends every due notice, retries temporary failures with
+//!   a doubling pause (`notices.retry_initial_secs`, at most `notices.retry_max_secs`), and
+//!   gives a notice up when the upstream refuses it for good (5xx) or has not accepted it
+//!   `notices.give_up_after_secs` after it was queued — logged, counted, and audited as
+//!   `notice.give_up`. It picks up the notices left pending by an earlier run.
+//!
+//! A notice is claimed before each attempt (no two workers, in one gate or in several sharing
+//! a PostgreSQL database, send it at once) and marked sent as soon as the upstream accepted it:
+//! an accepted notice is never sent again, except when the gate dies between the upstream's
+//! 250 and that mark — then it goes out a second time after the claim ends ([`LEASE_MS`]).
+//! Metrics: `doublecheck_notices_total{event,result}`, `doublecheck_notices_pending`,
+//! `doublecheck_notices_oldest_pending_seconds`; `doublecheck holds notices` lists the queue.
 
 use crate::delivery::{self, DeliveryError};
 use crate::state::AppState;
+use doublecheck_store::{Hold, NewNotice, Notice, NoticeBacklog, NoticeStatus};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 use std::fmt::Write as _;
@@ -22,12 +39,19 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Tries per notice (the first and the retries after temporary failures).
+/// Tries made right after a notice is queued, in the process that queued it (the first, and
+/// the retries after temporary failures at the configured pauses); the worker does the rest.
 pub const ATTEMPTS: usize = 3;
-/// Pause before the second and the third try.
-const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(2), Duration::from_secs(8)];
 /// One try may take at most this long (connect, conversation, data).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A claimed notice is nobody else's for this long (more than a try and the marking after it
+/// take); if its claimer died, it is due again then.
+pub const LEASE_MS: i64 = 2 * 60 * 1000;
+/// How often the worker looks for due notices.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Due notices read per pass, and tried at once.
+const BATCH: u32 = 100;
+const PARALLEL: usize = 8;
 /// Most findings listed in one notice.
 const MAX_FINDINGS: usize = 20;
 /// Most recipients named in one notice (the others are counted).
@@ -391,6 +415,70 @@ fn upstream(state: &AppState) -> Option<String> {
         .or_else(|| state.config.milter.reinject.clone())
 }
 
+/// The notice about `hold` to queue with it (for [`Store::create_hold_notify`] and
+/// [`Store::decide_hold_notify`]): `None` when notices are off, there is nobody to tell (see
+/// [`build`]), or nowhere to send it (neither `smtp.upstream` nor `milter.reinject`) — each
+/// logged and counted as `skipped`.
+///
+/// [`Store::create_hold_notify`]: doublecheck_store::Store::create_hold_notify
+/// [`Store::decide_hold_notify`]: doublecheck_store::Store::decide_hold_notify
+pub fn for_hold(state: &AppState, event: &Event, hold: &Hold) -> Option<NewNotice> {
+    let label = event.as_str();
+    if !state.config.notices.enabled {
+        return None;
+    }
+    let verdict = serde_json::from_str(&hold.verdict_json).unwrap_or_default();
+    let about = About {
+        hold_id: &hold.id,
+        mail_from: &hold.mail_from,
+        rcpt_to: &hold.rcpt_to,
+        raw: &hold.raw,
+        verdict: &verdict,
+    };
+    if upstream(state).is_none() {
+        tracing::warn!(
+            hold = %hold.id,
+            event = label,
+            "no notice sent: neither smtp.upstream nor milter.reinject is configured"
+        );
+        crate::metrics::record_notice(label, "skipped");
+        return None;
+    }
+    let from = state
+        .config
+        .notices
+        .from_address(&state.config.smtp.hostname);
+    let Some((recipient, raw)) = build(&from, event, &about) else {
+        tracing::debug!(hold = %hold.id, event = label, "no notice: no one to tell");
+        crate::metrics::record_notice(label, "skipped");
+        return None;
+    };
+    Some(NewNotice {
+        event: label.to_string(),
+        recipient,
+        raw,
+    })
+}
+
+/// A notice was stored (`None`: none was, or the hold had one for this event already): count
+/// it, and try to send it now in the background (up to [`ATTEMPTS`] tries, a short doubling
+/// pause apart); the worker ([`run`]) takes over from there. Returns at once; never fails.
+pub fn queued(state: &AppState, notice: Option<Notice>) {
+    let Some(notice) = notice else {
+        return;
+    };
+    crate::metrics::record_notice(&notice.event, "queued");
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let state = state.clone();
+    let guard = Pending::start();
+    runtime.spawn(async move {
+        let _guard = guard;
+        send_now(&state, &notice.id).await;
+    });
+}
+
 /// Notices sent but not finished yet, process-wide (see [`drain`]).
 fn pending() -> &'static watch::Sender<usize> {
     static PENDING: OnceLock<watch::Sender<usize>> = OnceLock::new();
@@ -412,8 +500,9 @@ impl Drop for Pending {
     }
 }
 
-/// Wait until every notice started in this process is sent or given up, at most `timeout`.
-/// Returns whether they all finished.
+/// Wait until every notice this process started sending right away is sent, given up, or left
+/// to the worker (after [`ATTEMPTS`] tries), at most `timeout`. Returns whether they all
+/// finished. Notices not sent stay queued in the store either way.
 pub async fn drain(timeout: Duration) -> bool {
     let mut rx = pending().subscribe();
     tokio::time::timeout(timeout, rx.wait_for(|n| *n == 0))
@@ -421,90 +510,246 @@ pub async fn drain(timeout: Duration) -> bool {
         .is_ok_and(|r| r.is_ok())
 }
 
-fn count(event: &'static str, result: &'static str) {
-    let _ = crate::metrics::handle();
-    metrics::counter!("doublecheck_notices_total", "event" => event, "result" => result)
-        .increment(1);
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Send a notice about `about` in the background, if notices are on and there is someone to
-/// tell. Returns at once; never fails.
-pub fn spawn(state: &AppState, event: Event, about: About<'_>) {
-    let label = event.as_str();
-    if !state.config.notices.enabled {
-        return;
-    }
-    let from = state
-        .config
-        .notices
-        .from_address(&state.config.smtp.hostname);
-    let Some((to, raw)) = build(&from, &event, &about) else {
-        tracing::debug!(
-            hold = about.hold_id,
-            event = label,
-            "no notice: no one to tell"
-        );
-        count(label, "skipped");
-        return;
-    };
-    let Some(upstream) = upstream(state) else {
-        tracing::warn!(
-            hold = about.hold_id,
-            event = label,
-            "no notice sent: neither smtp.upstream nor milter.reinject is configured"
-        );
-        count(label, "skipped");
-        return;
-    };
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!(
-            hold = about.hold_id,
-            event = label,
-            "no notice sent: no runtime"
-        );
-        count(label, "skipped");
-        return;
-    };
-    let hold = about.hold_id.to_string();
-    let guard = Pending::start();
-    runtime.spawn(async move {
-        let _guard = guard;
-        let result = send(&upstream, &to, &raw).await;
-        match result {
-            Ok(tries) => {
-                tracing::info!(hold = %hold, event = label, to = %to, tries, "notice sent");
-                count(label, "sent");
-            }
+fn secs_ms(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)
+}
+
+/// The pause after the `attempts`-th failed attempt: `retry_initial_secs` doubled each time,
+/// at most `retry_max_secs`.
+pub fn backoff(config: &crate::config::NoticesConfig, attempts: u32) -> Duration {
+    let doublings = attempts.saturating_sub(1).min(40);
+    let secs = config
+        .retry_initial_secs
+        .saturating_mul(1u64 << doublings)
+        .min(config.retry_max_secs);
+    Duration::from_secs(secs)
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tried {
+    Sent,
+    /// A temporary failure: the next attempt is due then.
+    Retry(i64),
+    GaveUp,
+    /// The store could not record the outcome; the notice is due again when its claim ends.
+    Unrecorded,
+}
+
+/// Right after a notice is queued: up to [`ATTEMPTS`] tries, each at the time the previous
+/// failure set (unless the worker took it first).
+async fn send_now(state: &AppState, id: &str) {
+    let max_wait = Duration::from_secs(60);
+    for _ in 0..ATTEMPTS {
+        let notice = match state.store.get_notice(id).await {
+            Ok(Some(n)) if n.status() == NoticeStatus::Pending => n,
+            Ok(_) => return,
             Err(e) => {
-                tracing::warn!(hold = %hold, event = label, to = %to, error = %e,
-                    "notice not sent");
-                count(label, "failed");
+                tracing::warn!(notice = id, error = %e, "notice: store unavailable; the worker retries");
+                return;
             }
+        };
+        let Some(due) = notice.next_attempt_at_ms else {
+            return;
+        };
+        let wait = Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0));
+        if wait > max_wait {
+            return;
         }
-    });
+        tokio::time::sleep(wait).await;
+        if !matches!(
+            claim_and_try(state, notice, due).await,
+            Some(Tried::Retry(_))
+        ) {
+            return;
+        }
+    }
 }
 
-/// Send with `MAIL FROM:<>`, retrying temporary failures; returns the number of tries.
-async fn send(upstream: &str, to: &str, raw: &[u8]) -> Result<usize, DeliveryError> {
-    let rcpts = [to.to_string()];
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let result =
-            match tokio::time::timeout(ATTEMPT_TIMEOUT, delivery::send(upstream, "", &rcpts, raw))
-                .await
+/// Claims `notice` (due at `due`) and makes one attempt; `None` when another worker had it.
+async fn claim_and_try(state: &AppState, notice: Notice, due: i64) -> Option<Tried> {
+    match state
+        .store
+        .notice_claim(&notice.id, due, now_ms().saturating_add(LEASE_MS))
+        .await
+    {
+        Ok(true) => Some(attempt(state, &notice).await),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::warn!(notice = %notice.id, error = %e, "notice: cannot claim; retrying later");
+            None
+        }
+    }
+}
+
+/// One attempt at a claimed notice, and its outcome recorded.
+///
+/// Exactly once, nearly: the notice is claimed before it is sent, and marked sent as soon as
+/// the upstream accepted it (250 after the data). If the gate dies (or the database is
+/// unreachable for longer than the claim) between that 250 and the mark, the notice is due
+/// again when the claim ends ([`LEASE_MS`]) and is sent a second time: that is the only
+/// window, and it is at least once, never zero.
+async fn attempt(state: &AppState, n: &Notice) -> Tried {
+    let notices = &state.config.notices;
+    let result = match upstream(state) {
+        None => Err(DeliveryError::Temporary(
+            "neither smtp.upstream nor milter.reinject is configured".into(),
+        )),
+        Some(upstream) => {
+            let rcpts = [n.recipient.clone()];
+            match tokio::time::timeout(
+                ATTEMPT_TIMEOUT,
+                delivery::send(&upstream, "", &rcpts, &n.raw),
+            )
+            .await
             {
                 Ok(r) => r,
                 Err(_) => Err(DeliveryError::Temporary("timed out".into())),
-            };
-        match result {
-            Ok(()) => return Ok(tries),
-            Err(e @ DeliveryError::Permanent(_)) => return Err(e),
-            Err(e) if tries >= ATTEMPTS => return Err(e),
-            Err(e) => {
-                tracing::debug!(error = %e, tries, "notice: temporary failure; retrying");
-                tokio::time::sleep(RETRY_AFTER[(tries - 1).min(RETRY_AFTER.len() - 1)]).await;
             }
+        }
+    };
+    let tries = n.attempts.saturating_add(1);
+    let age = Duration::from_millis(u64::try_from(now_ms() - n.created_at_ms).unwrap_or(0));
+    match result {
+        Ok(()) => {
+            // Accepted: mark it at once, and keep trying for a while under the claim.
+            for pause in [0u64, 1, 2, 4, 8, 15] {
+                tokio::time::sleep(Duration::from_secs(pause)).await;
+                match state.store.notice_sent(&n.id).await {
+                    Ok(()) => {
+                        tracing::info!(hold = %n.hold_id, notice = %n.id, event = %n.event,
+                            to = %n.recipient, tries, "notice sent");
+                        crate::metrics::record_notice(&n.event, "sent");
+                        return Tried::Sent;
+                    }
+                    Err(e) => {
+                        tracing::warn!(notice = %n.id, error = %e,
+                            "notice sent, but not marked yet; retrying the mark");
+                    }
+                }
+            }
+            tracing::error!(hold = %n.hold_id, notice = %n.id,
+                "notice sent, but the store could not record it: it may be sent again");
+            crate::metrics::record_notice(&n.event, "sent");
+            Tried::Unrecorded
+        }
+        Err(DeliveryError::Permanent(e)) => give_up(state, n, &e, "the upstream refused it").await,
+        Err(DeliveryError::Temporary(e)) => {
+            let deadline = n
+                .created_at_ms
+                .saturating_add(secs_ms(notices.give_up_after_secs));
+            let now = now_ms();
+            if now >= deadline {
+                let why = format!(
+                    "not accepted within notices.give_up_after_secs ({} s)",
+                    notices.give_up_after_secs
+                );
+                return give_up(state, n, &e, &why).await;
+            }
+            let pause = i64::try_from(backoff(notices, tries).as_millis()).unwrap_or(i64::MAX);
+            let next = now.saturating_add(pause).min(deadline);
+            match state.store.notice_retry_at(&n.id, &e, next).await {
+                Ok(_) => {
+                    tracing::warn!(hold = %n.hold_id, notice = %n.id, event = %n.event,
+                        to = %n.recipient, tries, age_secs = age.as_secs(), error = %e,
+                        retry_in_secs = (next - now) / 1000, "notice not sent yet; will retry");
+                    crate::metrics::record_notice(&n.event, "retry");
+                    Tried::Retry(next)
+                }
+                Err(se) => {
+                    tracing::warn!(notice = %n.id, error = %se,
+                        "notice: cannot record the attempt; it is due again when its claim ends");
+                    Tried::Unrecorded
+                }
+            }
+        }
+    }
+}
+
+async fn give_up(state: &AppState, n: &Notice, error: &str, why: &str) -> Tried {
+    match state.store.notice_give_up(&n.id, error, why, true).await {
+        Ok(_) => {
+            tracing::error!(hold = %n.hold_id, notice = %n.id, event = %n.event,
+                to = %n.recipient, tries = n.attempts.saturating_add(1), error = %error,
+                "notice given up: {why}");
+            crate::metrics::record_notice(&n.event, "failed");
+            Tried::GaveUp
+        }
+        Err(se) => {
+            tracing::warn!(notice = %n.id, error = %se,
+                "notice: cannot record giving up; it is due again when its claim ends");
+            Tried::Unrecorded
+        }
+    }
+}
+
+/// One pass of the worker: every due notice (at most [`BATCH`]), claimed and tried, at most
+/// [`PARALLEL`] at once; then the backlog gauges. Returns how many were tried.
+pub async fn deliver_due(state: &AppState) -> Result<usize, doublecheck_store::StoreError> {
+    let due = state.store.notices_due(now_ms(), BATCH).await?;
+    let mut tried = 0;
+    let mut running = tokio::task::JoinSet::new();
+    for n in due {
+        let Some(at) = n.next_attempt_at_ms else {
+            continue;
+        };
+        while running.len() >= PARALLEL {
+            if let Some(Ok(Some(_))) = running.join_next().await {
+                tried += 1;
+            }
+        }
+        let st = state.clone();
+        running.spawn(async move { claim_and_try(&st, n, at).await });
+    }
+    while let Some(r) = running.join_next().await {
+        if let Ok(Some(_)) = r {
+            tried += 1;
+        }
+    }
+    backlog(state).await?;
+    Ok(tried)
+}
+
+/// Sets the backlog gauges; returns the backlog.
+async fn backlog(state: &AppState) -> Result<NoticeBacklog, doublecheck_store::StoreError> {
+    let b = state.store.notice_backlog().await?;
+    let oldest = b.oldest_pending_ms.map_or(Duration::ZERO, |t| {
+        Duration::from_millis(u64::try_from(now_ms() - t).unwrap_or(0))
+    });
+    crate::metrics::record_notice_backlog(b.pending, oldest);
+    Ok(b)
+}
+
+/// The notice worker `serve` runs: at start it reports the notices left pending (by a
+/// previous run, or by `doublecheck holds release`), then sends due notices every
+/// [`POLL_EVERY`] until `stop` turns true;
+/// attempts in flight finish first.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    match backlog(&state).await {
+        Ok(b) if b.pending > 0 => tracing::info!(
+            pending = b.pending,
+            oldest = %b.oldest_pending_ms.map(doublecheck_store::rfc3339).unwrap_or_default(),
+            "notices to senders pending; sending them"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "notices: store unavailable; retrying"),
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = deliver_due(&state).await {
+            tracing::warn!(error = %e, "notices: store unavailable; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
         }
     }
 }

@@ -8,8 +8,8 @@
 //!   (one copy per recipient when the policy chose explode), at most once per recipient even if
 //!   release is retried after a failure.
 //!
-//! Either way the sender gets a notice of the decision ([`crate::notice`]), once: a retried
-//! release does not send another.
+//! Either way the sender gets a notice of the decision ([`crate::notice`]), queued in the
+//! decision's own transaction, once: a retried release does not queue another.
 //!
 //! Four eyes, on every path (the review queue and `doublecheck holds release` alike): a release
 //! is first an approval ([`doublecheck_store::Store::hold_approve`]: never by the sender, once
@@ -18,7 +18,7 @@
 //! [`release`] records the approval and answers [`Outcome::AwaitingApproval`] — nothing leaves.
 
 use crate::delivery::{self, DeliveryError};
-use crate::notice::{About, Event};
+use crate::notice::Event;
 use crate::state::AppState;
 use doublecheck_store::{Decision, Hold, HoldStatus, StoreError};
 
@@ -166,18 +166,17 @@ pub async fn release_with(
                     required,
                 });
             }
-            let hold = state
+            let event = Event::Released {
+                by: actor.to_string(),
+                reason: reason.map(str::to_string),
+            };
+            let (hold, queued) = state
                 .store
-                .decide_hold_with(id, Decision::Release, actor, reason, extra)
+                .decide_hold_notify(id, Decision::Release, actor, reason, extra, |h| {
+                    crate::notice::for_hold(state, &event, h)
+                })
                 .await?;
-            notify(
-                state,
-                &hold,
-                Event::Released {
-                    by: actor.to_string(),
-                    reason: reason.map(str::to_string),
-                },
-            );
+            crate::notice::queued(state, queued);
             hold
         }
         HoldStatus::Released => hold,
@@ -241,38 +240,26 @@ pub async fn reject(
     actor: &str,
     reason: Option<&str>,
 ) -> Result<Outcome, ReleaseError> {
-    let hold = state
+    let event = Event::Rejected {
+        by: actor.to_string(),
+        reason: reason.map(str::to_string),
+    };
+    let (hold, queued) = state
         .store
-        .decide_hold(id, Decision::Reject, actor, reason)
+        .decide_hold_notify(
+            id,
+            Decision::Reject,
+            actor,
+            reason,
+            &serde_json::Map::new(),
+            |h| crate::notice::for_hold(state, &event, h),
+        )
         .await?;
-    notify(
-        state,
-        &hold,
-        Event::Rejected {
-            by: actor.to_string(),
-            reason: reason.map(str::to_string),
-        },
-    );
+    crate::notice::queued(state, queued);
     if let Some(q) = mta_queue_id(&hold) {
         run_command(&state.config.milter.discard_command, q).await?;
     }
     Ok(Outcome::Rejected)
-}
-
-/// Tell the sender about the decision (in the background; see [`crate::notice`]).
-fn notify(state: &AppState, hold: &Hold, event: Event) {
-    let verdict = serde_json::from_str(&hold.verdict_json).unwrap_or_default();
-    crate::notice::spawn(
-        state,
-        event,
-        About {
-            hold_id: &hold.id,
-            mail_from: &hold.mail_from,
-            rcpt_to: &hold.rcpt_to,
-            raw: &hold.raw,
-            verdict: &verdict,
-        },
-    );
 }
 
 fn mta_queue_id(hold: &Hold) -> Option<&str> {

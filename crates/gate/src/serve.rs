@@ -3,7 +3,9 @@
 //!
 //! [`serve_with`] also mounts routes built from the shared state (the review queue of the
 //! `doublecheck-web` crate) on the HTTP listener, in front of the API's, and runs the
-//! housekeeping task ([`purge_expired`] every [`HOUSEKEEPING_EVERY`]) until shutdown.
+//! housekeeping task ([`purge_expired`] every [`HOUSEKEEPING_EVERY`]) until shutdown. The
+//! notice worker ([`crate::notice::run`]) always runs: it sends the notices to senders queued
+//! in the store, those left by an earlier run first.
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -147,6 +149,14 @@ pub async fn serve_with(
         let (st, rx) = (state.clone(), stop_rx.clone());
         tasks.spawn(async move {
             housekeeping(st, HOUSEKEEPING_EVERY, rx).await;
+            Ok::<(), std::io::Error>(())
+        });
+    }
+    {
+        // Notices to senders, including those left pending by an earlier run.
+        let (st, rx) = (state.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            crate::notice::run(st, rx).await;
             Ok::<(), std::io::Error>(())
         });
     }

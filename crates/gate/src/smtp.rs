@@ -901,19 +901,12 @@ impl Job<'_> {
                 .map(str::to_string),
             queue_id: Some(self.qid.to_string()),
         };
-        match self.state.store.create_hold(hold).await {
-            Ok(h) => {
-                crate::notice::spawn(
-                    self.state,
-                    crate::notice::Event::Held,
-                    crate::notice::About {
-                        hold_id: &h.id,
-                        mail_from: self.mail_from,
-                        rcpt_to: self.rcpts,
-                        raw: self.raw,
-                        verdict: &verdict_value,
-                    },
-                );
+        let notice = |h: &doublecheck_store::Hold| {
+            crate::notice::for_hold(self.state, &crate::notice::Event::Held, h)
+        };
+        match self.state.store.create_hold_notify(hold, notice).await {
+            Ok((h, queued)) => {
+                crate::notice::queued(self.state, queued);
                 Some(reply(250, "2.6.0", &format!("Held for review as {}", h.id)))
             }
             Err(e) => {
