@@ -229,16 +229,27 @@ pub enum ConfigError {
 impl Config {
     /// Parse configuration text; `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start).min(text.len());
+        let at = |offset: usize, message: String| {
+            let offset = offset.min(text.len());
             let before = text.get(..offset).unwrap_or(text);
             ConfigError::Invalid {
                 path: origin.to_string(),
                 line: before.matches('\n').count() + 1,
                 column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
-                message: e.message().trim().to_string(),
+                message,
             }
+        };
+        let config: Config = toml::from_str(text).map_err(|e| {
+            at(
+                e.span().map_or(0, |s| s.start),
+                e.message().trim().to_string(),
+            )
         })?;
+        // The customer pages' settings point at the key that is wrong.
+        if let Some(p) = config.portal.check_customer() {
+            let offset = crate::portal_config::key_offset(text, p.key).unwrap_or(0);
+            return Err(at(offset, p.message));
+        }
         config.validate(origin)?;
         Ok(config)
     }

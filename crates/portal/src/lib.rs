@@ -79,12 +79,24 @@ pub struct PortalState {
 pub enum PortalError {
     #[error("{0}")]
     Secret(#[from] secrets::SecretError),
+    /// `portal.codes.channel = "sms"` and the `[portal.sms]` hook cannot be used (its
+    /// header's environment variable is missing, …).
+    #[error("the SMS hook: {0}")]
+    Sms(String),
 }
 
 impl PortalState {
     /// With the server key from `DOUBLECHECK_PORTAL_KEY` or `portal.key_file` (created when
-    /// missing).
+    /// missing). With codes by SMS, the `[portal.sms]` hook must be usable (its header's value
+    /// in the environment variable `portal.sms.auth_env` names), or the portal does not start.
     pub fn load(app: AppState) -> Result<PortalState, PortalError> {
+        let portal = &app.config.portal;
+        if portal.enabled
+            && portal.codes.channel == doublecheck_gate::portal_config::CodeChannel::Sms
+        {
+            customer::SmsHookSender::from_config(&portal.sms, |k| std::env::var(k).ok())
+                .map_err(PortalError::Sms)?;
+        }
         let file = app
             .config
             .portal

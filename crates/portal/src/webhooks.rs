@@ -55,6 +55,9 @@ pub async fn run(state: PortalState, mut stop: watch::Receiver<bool>) {
             {
                 tracing::warn!(error = %e, "purging idempotency records failed");
             }
+            if let Err(e) = crate::customer::limits::purge(&state.app.store, now).await {
+                tracing::warn!(error = %e, "purging the customer pages' old counts failed");
+            }
             let retention = crate::retention::retention_ms(&state);
             match crate::retention::run_once(&state, now, retention).await {
                 Ok(r) if r.sessions > 0 => tracing::info!(

@@ -10,11 +10,11 @@
 //!    or canceled link says so plainly and offers a new one (sent to the contact details on
 //!    file, never shown; the answer is the same whether or not one could be sent).
 //! 2. The second factor: a 6-digit one-time code ([`CodeSender`]: email through the gate's
-//!    upstream, or SMS through an HTTP hook; valid 10 minutes, 5 wrong attempts lock the
-//!    session, at most 3 sends an hour and 10 in all), or a knowledge check against the
-//!    session's `known` values (keyed hashes; wrong answers count against the same 5
-//!    attempts). Success gives a short-lived cookie bound to the session and to this link
-//!    ([`guard`]).
+//!    upstream, or SMS through an HTTP hook — `portal.codes.channel`; valid 10 minutes, 5
+//!    wrong attempts lock the session, at most 3 sends an hour and 10 in all, by default), or
+//!    a knowledge check against the session's `known` values (keyed hashes; wrong answers
+//!    count against the same attempts). Success gives a short-lived cookie bound to the
+//!    session and to this link ([`guard`]).
 //! 3. The address (types `address`, `address_and_document`): confirm or correct it, each
 //!    field labelled, each error next to its field.
 //! 4. The document (types `document`, `address_and_document`): at most 10 MB, counted while
@@ -25,12 +25,18 @@
 //!    the link is used up, and a confirmation page says what happens next (and links to
 //!    `return_url` when the session has one).
 //!
+//! The settings come from `[portal.codes]`, `[portal.sms]` and `[portal.limits]`
+//! ([`CustomerOptions::from_config`]). The per-hour limits (code sends per session, new links
+//! per session and per address) are counted in the store ([`limits`]), so a restart or a
+//! second instance does not reset them.
+//!
 //! Every response carries the review queue's security headers (CSP
 //! `default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'`,
 //! `nosniff`, `no-store`, `Referrer-Policy: no-referrer`); every form carries a CSRF token.
 
 pub mod guard;
 pub mod i18n;
+pub mod limits;
 mod pages;
 pub mod sender;
 
@@ -46,21 +52,22 @@ use std::time::Duration;
 
 pub use guard::{CookieKey, Limiter};
 pub use i18n::Lang;
-pub use sender::{CodeMessage, CodeSender, EmailCodeSender, SmsHookSender};
+pub use sender::{CodeMessage, CodeSender, EmailCodeSender, SmsHookSender, UnavailableSender};
 
 const CSS: &str = include_str!("../../assets/customer.css");
 
 /// The largest form body (everything but the upload).
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
-/// The limits of the customer's pages. `Default` is what the portal uses.
+/// The limits of the customer's pages. `Default` is the configuration's defaults;
+/// [`CustomerOptions::from_config`] reads `[portal.codes]` and `[portal.limits]`.
 #[derive(Debug, Clone)]
 pub struct CustomerOptions {
     /// How long a one-time code is valid (10 minutes).
     pub code_ttl: Duration,
     /// Wrong codes or answers before the session locks (5).
     pub max_attempts: u32,
-    /// Codes sent per session per hour (3).
+    /// Codes sent per session in any hour (3), counted in the store.
     pub sends_per_hour: u32,
     /// Codes sent per session in all (10).
     pub max_sends: u32,
@@ -72,7 +79,8 @@ pub struct CustomerOptions {
     pub secure_cookies: bool,
     /// Requests for links that do not exist, per address per minute, before 429 (10).
     pub bad_tokens_per_minute: u32,
-    /// Requests for a new link per link per hour (3), and per address per hour (20).
+    /// Requests for a new link per session in any hour (3), and per address in any hour (20),
+    /// counted in the store.
     pub renewals_per_hour: u32,
     pub renewals_per_address_per_hour: u32,
     /// The largest upload (10 MB).
@@ -97,13 +105,42 @@ impl Default for CustomerOptions {
     }
 }
 
-/// The rate limits kept in memory (per process).
+impl CustomerOptions {
+    /// The options `[portal.codes]` and `[portal.limits]` describe; cookies `Secure` when
+    /// `portal.public_url` is https.
+    pub fn from_config(cfg: &doublecheck_gate::Config) -> CustomerOptions {
+        let p = &cfg.portal;
+        let (c, l) = (&p.codes, &p.limits);
+        CustomerOptions {
+            code_ttl: Duration::from_secs(c.validity_minutes.saturating_mul(60)),
+            max_attempts: c.max_attempts,
+            sends_per_hour: c.sends_per_hour,
+            max_sends: c.max_sends,
+            min_resend_interval: Duration::from_secs(c.resend_interval_secs),
+            session_ttl: Duration::from_secs(c.signed_in_secs),
+            secure_cookies: p
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://")),
+            bad_tokens_per_minute: l.bad_links_per_address_per_minute,
+            renewals_per_hour: l.renewals_per_session_per_hour,
+            renewals_per_address_per_hour: l.renewals_per_address_per_hour,
+            max_upload_bytes: l.max_upload_bytes,
+        }
+    }
+
+    /// How long a code is valid, in whole minutes (at least 1), as the messages say it.
+    pub fn code_minutes(&self) -> u64 {
+        (self.code_ttl.as_secs() / 60).max(1)
+    }
+}
+
+/// The rate limits' state in this process: requests for links that do not exist per address
+/// per minute (in memory only), and the subjects the store found over a per-hour limit.
 #[derive(Debug)]
 pub(crate) struct Limits {
     pub bad_tokens: Limiter,
-    pub sends: Limiter,
-    pub renew_link: Limiter,
-    pub renew_ip: Limiter,
+    pub blocked: limits::BlockedUntil,
 }
 
 /// What the customer's pages share.
@@ -112,9 +149,10 @@ pub struct CustomerState {
     pub portal: PortalState,
     /// Where documents go; without one, the upload step answers 503.
     pub vault: Option<Arc<doublecheck_vault::Vault>>,
-    /// Codes by email (always offered when the session has an email address).
+    /// Codes by email (offered when the session has an email address and no SMS is offered).
     pub email: Arc<dyn CodeSender>,
-    /// Codes by SMS (offered when set and the session has a phone number).
+    /// Codes by SMS: when set (`portal.codes.channel = "sms"`), sessions with a phone number
+    /// get their code by SMS only, the others by email.
     pub sms: Option<Arc<dyn CodeSender>>,
     pub options: Arc<CustomerOptions>,
     pub(crate) keys: CookieKey,
@@ -136,9 +174,7 @@ impl CustomerState {
         let keys = CookieKey::derive(&portal.key);
         let limits = Arc::new(Limits {
             bad_tokens: Limiter::new(options.bad_tokens_per_minute, 60_000, 100_000),
-            sends: Limiter::new(options.sends_per_hour, 3_600_000, 100_000),
-            renew_link: Limiter::new(options.renewals_per_hour, 3_600_000, 100_000),
-            renew_ip: Limiter::new(options.renewals_per_address_per_hour, 3_600_000, 100_000),
+            blocked: limits::BlockedUntil::default(),
         });
         CustomerState {
             portal,
@@ -151,18 +187,36 @@ impl CustomerState {
         }
     }
 
-    /// The default options, cookies `Secure` when `portal.public_url` is https, and the vault
-    /// the configuration's `[portal]` section describes (documents directory, master keys, or
-    /// `DOUBLECHECK_MASTER_KEY`); no vault (uploads answer 503) when that fails.
+    /// What the configuration describes: the options of `[portal.codes]` and
+    /// `[portal.limits]` ([`CustomerOptions::from_config`]), codes by SMS through the
+    /// `[portal.sms]` hook when `portal.codes.channel = "sms"` (its header's value from the
+    /// environment; [`PortalState::load`](crate::PortalState::load) refuses to start without
+    /// it, and should the hook still be unusable here every SMS send fails rather than falling
+    /// back to email), and the vault the `[portal]` section describes (documents directory,
+    /// master keys, or `DOUBLECHECK_MASTER_KEY`; no vault, so uploads answer 503, when that
+    /// fails).
     pub fn from_portal(portal: PortalState) -> CustomerState {
+        CustomerState::from_portal_with_env(portal, |k| std::env::var(k).ok())
+    }
+
+    /// [`CustomerState::from_portal`] with the environment read through `env`.
+    pub fn from_portal_with_env(
+        portal: PortalState,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> CustomerState {
         let cfg = portal.app.config.clone();
-        let options = CustomerOptions {
-            secure_cookies: cfg
-                .portal
-                .public_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("https://")),
-            ..CustomerOptions::default()
+        let options = CustomerOptions::from_config(&cfg);
+        let sms: Option<Arc<dyn CodeSender>> = match cfg.portal.codes.channel {
+            doublecheck_gate::portal_config::CodeChannel::Email => None,
+            doublecheck_gate::portal_config::CodeChannel::Sms => {
+                match SmsHookSender::from_config(&cfg.portal.sms, env) {
+                    Ok(s) => Some(Arc::new(s)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "verification portal: the SMS hook is unusable; codes by SMS fail");
+                        Some(Arc::new(UnavailableSender(e)))
+                    }
+                }
+            }
         };
         let vault = match crate::documents::open_vault(&cfg) {
             Ok(v) => Some(Arc::new(v)),
@@ -171,7 +225,11 @@ impl CustomerState {
                 None
             }
         };
-        CustomerState::new(portal, vault, options)
+        let state = CustomerState::new(portal, vault, options);
+        match sms {
+            Some(s) => state.with_sms(s),
+            None => state,
+        }
     }
 
     /// The same state with another email channel.
@@ -180,7 +238,7 @@ impl CustomerState {
         self
     }
 
-    /// The same state with an SMS channel.
+    /// The same state with codes by SMS (for the sessions with a phone number).
     pub fn with_sms(mut self, s: Arc<dyn CodeSender>) -> CustomerState {
         self.sms = Some(s);
         self

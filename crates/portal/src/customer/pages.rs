@@ -3,6 +3,7 @@
 use super::CustomerState;
 use super::guard::{LANG_COOKIE, PRE_COOKIE, SESSION_COOKIE, client_ip, cookie, set_cookie};
 use super::i18n::{Lang, Texts, fill};
+use super::limits::{self, Counted, Limit};
 use super::sender::CodeMessage;
 use crate::secrets::{KNOWN_FIELDS, new_code, normalize_known, sha256_hex, token_shape};
 use askama::Template;
@@ -465,11 +466,12 @@ fn known_field(t: &Texts, name: &'static str, value: String, error: Option<Strin
     }
 }
 
+/// The channels offered to a session: (email, SMS). With codes by SMS
+/// (`portal.codes.channel = "sms"`), a session with a phone number gets SMS only (the link
+/// came by email: a code by SMS is a second channel), one without gets email.
 fn channels(st: &CustomerState, s: &VerificationSession) -> (bool, bool) {
-    (
-        s.customer.email.is_some(),
-        st.sms.is_some() && s.customer.phone.is_some(),
-    )
+    let sms = st.sms.is_some() && s.customer.phone.is_some();
+    (s.customer.email.is_some() && !sms, sms)
 }
 
 /// The second-factor page.
@@ -567,13 +569,26 @@ fn code_page_for(
     res
 }
 
-fn channel_of(st: &CustomerState, o: &Opened, asked: &str) -> &'static str {
-    let (email, sms) = channels(st, &o.session);
-    if sms && (asked == "sms" || !email) {
+fn channel_of(st: &CustomerState, o: &Opened) -> &'static str {
+    if channels(st, &o.session).1 {
         "sms"
     } else {
         "email"
     }
+}
+
+/// A 429 message page with `Retry-After`.
+fn too_many(v: &Visitor, base: &str, wait_ms: i64) -> Response {
+    let mut res = message(
+        v,
+        StatusCode::TOO_MANY_REQUESTS,
+        Msg::new(v.t().too_many_title, v.t().too_many_body),
+        base,
+    );
+    if let Ok(h) = HeaderValue::from_str(&(wait_ms / 1000).max(1).to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, h);
+    }
+    res
 }
 
 /// `POST /verify/{token}/send`: sends a one-time code.
@@ -594,7 +609,7 @@ pub async fn send_code(
         return see_other(&o.base);
     }
     let t = v.t();
-    let channel = channel_of(&st, &o, form.get("channel"));
+    let channel = channel_of(&st, &o);
     let (sender, to) = match channel {
         "sms" => (st.sms.clone(), o.session.customer.phone.clone()),
         _ => (Some(st.email.clone()), o.session.customer.email.clone()),
@@ -610,21 +625,34 @@ pub async fn send_code(
             None,
         );
     };
-    let now = now_ms();
-    if st.limits.sends.blocked(&o.session.id, now).is_some() {
-        return start_page(
-            &st,
-            &v,
-            &o,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(t.send_too_many.into()),
-            &HashMap::new(),
-            None,
-        );
-    }
+    // The hourly limit is counted in the store first (so it holds across restarts and
+    // instances), and given back when no code is issued after all.
+    let sends = [Limit {
+        kind: limits::CODE_SEND,
+        subject: o.session.id.clone(),
+        per_hour: st.options.sends_per_hour,
+    }];
+    let ticket = match limits::count(&st, &sends, now_ms()).await {
+        Ok(Counted::Yes(t)) => t,
+        Ok(Counted::Over { .. }) => {
+            return start_page(
+                &st,
+                &v,
+                &o,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(t.send_too_many.into()),
+                &HashMap::new(),
+                None,
+            );
+        }
+        Err(e) => return internal(&v, "send limit", e),
+    };
     let code = match new_code() {
         Ok(c) => c,
-        Err(e) => return internal(&v, "code", e),
+        Err(e) => {
+            limits::release(&st, ticket).await;
+            return internal(&v, "code", e);
+        }
     };
     let hash = st.portal.key.code_hash(&o.session.id, &code);
     let opts = &st.options;
@@ -641,13 +669,16 @@ pub async fn send_code(
             i64::try_from(opts.min_resend_interval.as_millis()).unwrap_or(30_000),
         )
         .await;
+    if !matches!(issued, Ok(CodeIssue::Issued { .. })) {
+        limits::release(&st, ticket).await;
+    }
     match issued {
         Ok(CodeIssue::Issued { .. }) => {
-            st.limits.sends.hit(&o.session.id, now);
             let m = CodeMessage {
                 to: &to,
                 code: &code,
                 lang: v.lang,
+                valid_minutes: opts.code_minutes(),
             };
             if let Err(e) = sender.send(m).await {
                 tracing::warn!(session = %o.session.id, channel, error = %e, "one-time code not sent");
@@ -693,7 +724,6 @@ pub async fn code_page(
     State(st): State<CustomerState>,
     v: Visitor,
     Path(token): Path<String>,
-    parts: axum::http::Uri,
 ) -> Response {
     let o = match open(&st, &v, &token).await {
         Ok(o) => o,
@@ -702,20 +732,17 @@ pub async fn code_page(
     if !o.open_for_input() {
         return closed_page(&st, &v, &o);
     }
-    let via = parts
-        .query()
-        .is_some_and(|q| q.split('&').any(|p| p == "via=sms"));
-    let channel = if via { "sms" } else { "email" };
-    let channel = channel_of(&st, &o, channel);
+    // The channel is the session's (`?via=` in the redirect is informative only).
+    let channel = channel_of(&st, &o);
     let t = v.t();
-    let notice = Some(
+    let notice = Some(fill(
         if channel == "sms" {
             t.code_sent_sms
         } else {
             t.code_sent_email
-        }
-        .to_string(),
-    );
+        },
+        st.options.code_minutes(),
+    ));
     code_page_for(&st, &v, &o, StatusCode::OK, channel, notice, None, None)
 }
 
@@ -756,7 +783,7 @@ pub async fn check_code(
         return see_other(&o.base);
     }
     let t = v.t();
-    let channel = channel_of(&st, &o, "");
+    let channel = channel_of(&st, &o);
     let code: String = form
         .get("code")
         .chars()
@@ -929,18 +956,24 @@ pub async fn renew(
     }
     let t = v.t();
     let now = now_ms();
-    if st.limits.renew_ip.blocked(&v.ip, now).is_some()
-        || st.limits.renew_link.blocked(&o.token_hash, now).is_some()
-    {
-        return message(
-            &v,
-            StatusCode::TOO_MANY_REQUESTS,
-            Msg::new(t.too_many_title, t.too_many_body),
-            &o.base,
-        );
+    // Counted in the store per session (whichever of its links asks) and per address.
+    let asked = [
+        Limit {
+            kind: limits::RENEW_SESSION,
+            subject: o.session.id.clone(),
+            per_hour: st.options.renewals_per_hour,
+        },
+        Limit {
+            kind: limits::RENEW_ADDRESS,
+            subject: limits::address_subject(&st, &v.ip),
+            per_hour: st.options.renewals_per_address_per_hour,
+        },
+    ];
+    match limits::count(&st, &asked, now).await {
+        Ok(Counted::Yes(_)) => {}
+        Ok(Counted::Over { retry_after_ms }) => return too_many(&v, &o.base, retry_after_ms),
+        Err(e) => return internal(&v, "renewal limit", e),
     }
-    st.limits.renew_ip.hit(&v.ip, now);
-    st.limits.renew_link.hit(&o.token_hash, now);
     let s = &o.session;
     let renewable = s.status == VerificationStatus::RequiresInput
         && s.redacted_at_ms.is_none()

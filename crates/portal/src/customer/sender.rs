@@ -1,6 +1,7 @@
 //! How one-time codes reach the customer: [`CodeSender`], with an email implementation
 //! (one message to one recipient through the gate's upstream, `smtp.upstream`) and an SMS
-//! implementation that posts JSON to an HTTP hook (the deployment's SMS provider or relay).
+//! implementation that posts JSON to an HTTP hook (the deployment's SMS provider or relay),
+//! configured by `[portal.sms]`.
 
 use super::i18n::Lang;
 use doublecheck_gate::delivery::{self, DeliveryError};
@@ -15,6 +16,8 @@ pub struct CodeMessage<'a> {
     pub to: &'a str,
     pub code: &'a str,
     pub lang: Lang,
+    /// How long the code is valid, in minutes (the message says so).
+    pub valid_minutes: u64,
 }
 
 /// A channel for one-time codes.
@@ -34,17 +37,17 @@ pub fn code_text(m: &CodeMessage<'_>) -> (&'static str, String) {
         Lang::En => (
             "Your verification code",
             format!(
-                "Your verification code is {}. It is valid for 10 minutes.\n\n\
+                "Your verification code is {}. It is valid for {} minutes.\n\n\
                  If you did not ask for it, ignore this message. We never ask for documents by email.\n",
-                m.code
+                m.code, m.valid_minutes
             ),
         ),
         Lang::Es => (
             "Su código de verificación",
             format!(
-                "Su código de verificación es {}. Es válido durante 10 minutos.\n\n\
+                "Su código de verificación es {}. Es válido durante {} minutos.\n\n\
                  Si no lo ha pedido, ignore este mensaje. Nunca pedimos documentos por correo electrónico.\n",
-                m.code
+                m.code, m.valid_minutes
             ),
         ),
     }
@@ -91,11 +94,22 @@ impl CodeSender for EmailCodeSender {
 }
 
 /// Codes by SMS through an HTTP hook: `POST {url}` with
-/// `{"to": "+34600000000", "message": "…", "channel": "sms"}` (JSON); any 2xx is success.
-#[derive(Debug, Clone)]
+/// `{"to": "+34600000000", "message": "…", "channel": "sms"}` (JSON), and the authentication
+/// header when one is set; any 2xx is success.
+#[derive(Clone)]
 pub struct SmsHookSender {
     pub url: String,
     client: reqwest::Client,
+    auth: Option<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+}
+
+impl std::fmt::Debug for SmsHookSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsHookSender")
+            .field("url", &self.url)
+            .field("auth", &self.auth.as_ref().map(|(n, _)| n.as_str()))
+            .finish()
+    }
 }
 
 impl SmsHookSender {
@@ -113,7 +127,54 @@ impl SmsHookSender {
         Ok(SmsHookSender {
             url: url.to_string(),
             client,
+            auth: None,
         })
+    }
+
+    /// The same hook, authenticated by the header `name: value` on every request (the value
+    /// is marked sensitive: never logged).
+    pub fn with_auth(mut self, name: &str, value: &str) -> Result<SmsHookSender, String> {
+        let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("{name:?} is not a header name"))?;
+        let mut v = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of the header {name} is not a valid header value"))?;
+        v.set_sensitive(true);
+        self.auth = Some((n, v));
+        Ok(self)
+    }
+
+    /// The hook `[portal.sms]` describes, its header's value read through `env` from the
+    /// variable `auth_env` names. Errors are sentences for the operator.
+    pub fn from_config(
+        cfg: &doublecheck_gate::portal_config::SmsConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<SmsHookSender, String> {
+        let Some(url) = &cfg.url else {
+            return Err("portal.sms.url is not set".into());
+        };
+        let hook = SmsHookSender::new(url, Duration::from_secs(cfg.timeout_secs.max(1)))?;
+        match cfg.auth_value(env)? {
+            Some(v) => hook.with_auth(&cfg.auth_header, &v.0),
+            None => Ok(hook),
+        }
+    }
+}
+
+/// A channel that cannot send (its configuration is unusable): every send fails with the
+/// reason, so the pages say the code could not be sent rather than choose another channel.
+#[derive(Debug, Clone)]
+pub struct UnavailableSender(pub String);
+
+impl CodeSender for UnavailableSender {
+    fn channel(&self) -> &'static str {
+        "sms"
+    }
+
+    fn send<'a>(
+        &'a self,
+        _m: CodeMessage<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move { Err(self.0.clone()) })
     }
 }
 
@@ -134,10 +195,14 @@ impl CodeSender for SmsHookSender {
                 "channel": "sms",
             })
             .to_string();
-            let res = self
+            let mut req = self
                 .client
                 .post(&self.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::CONTENT_TYPE, "application/json");
+            if let Some((n, v)) = &self.auth {
+                req = req.header(n.clone(), v.clone());
+            }
+            let res = req
                 .body(body)
                 .send()
                 .await
