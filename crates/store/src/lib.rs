@@ -47,7 +47,9 @@
 //!   [`ALLOWED_MOVES`]), `verification_links` and `verification_codes` (hashes only),
 //!   `verification_documents` (the vault's sealed records), `portal_events` (`evt_…`),
 //!   `api_keys` (SHA-256 and prefix), `idempotency_keys`, `webhook_endpoints`,
-//!   `webhook_deliveries`, `verification_batches` and `portal_outbox` (one message per customer).
+//!   `webhook_deliveries`, `verification_batches` and `portal_outbox` (one message per customer);
+//!   `portal_rate_hits` and `portal_rate_subjects`: the customer pages' per-hour limits
+//!   ([`Store::rate_count`]: sliding windows, all or nothing, serialized per subject).
 //! - `notice_outbox`: notices to senders (`ntc_…`, one per hold and event: held, released,
 //!   rejected), queued in the same transaction as the hold or decision they tell about
 //!   ([`Store::create_hold_notify`], [`Store::decide_hold_notify`]) and sent by the gate's
