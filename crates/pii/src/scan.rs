@@ -1180,7 +1180,14 @@ fn read_email(b: &[u8], a: usize, lo: usize) -> Option<Cand> {
         q -= 1;
     }
     let local = &b[p..a];
-    if !validate::email::local_ok(local) || !validate::email::domain(&b[a + 1..q]) {
+    // `validate::email::local_ok` without the tests the scan above already
+    // made (round 7): every byte is a local-part character, the first is
+    // not a dot, there are 1 to 64 of them.
+    if local[local.len() - 1] == b'.'
+        || double_dot(local)
+        || !local.iter().any(u8::is_ascii_alphanumeric)
+        || !validate::email::domain(&b[a + 1..q])
+    {
         return None;
     }
     if q < b.len() && (b[q] == b'@' || b[q] >= 0x80 || b[q] == b'_') {
@@ -1194,6 +1201,19 @@ fn read_email(b: &[u8], a: usize, lo: usize) -> Option<Cand> {
     let machine = local.len() > 40 || (local.len() > 8 && digits * 2 > local.len()) || hexish;
     let conf = if machine { Low } else { High };
     Some(cand(Kind::Email, p, q, Some(conf), conf))
+}
+
+/// Whether `l` holds two dots in a row.
+fn double_dot(l: &[u8]) -> bool {
+    let mut prev = false;
+    for &c in l {
+        let dot = c == b'.';
+        if dot && prev {
+            return true;
+        }
+        prev = dot;
+    }
+    false
 }
 
 // ---------------------------------------------------------------- driver
