@@ -1,6 +1,7 @@
 //! The developer API through `oneshot`: authentication, every endpoint, status transitions,
 //! idempotency, pagination and bad input; and the webhook worker against a real local receiver
-//! whose signature check is written here by hand.
+//! whose signature check is written here by hand. Every story runs on SQLite, and again on
+//! PostgreSQL when `DOUBLECHECK_TEST_POSTGRES_URL` is set (`NAME::sqlite`, `NAME::postgres`).
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -15,6 +16,25 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
+#[macro_use]
+mod support;
+use support::Db;
+
+on_both_databases!(
+    authentication,
+    create_get_and_bad_input,
+    idempotency,
+    pagination_and_filters,
+    status_moves_through_the_api,
+    every_transition_is_allowed_or_refused_by_the_table,
+    redaction_and_links,
+    staff_review_with_the_session_cookie,
+    webhook_endpoints,
+    batches_from_csv_and_json,
+    webhooks_are_signed_and_retried_until_the_receiver_is_up,
+    a_receiver_that_keeps_failing_is_given_up_after_the_schedule,
+);
+
 struct Env {
     _dir: tempfile::TempDir,
     state: PortalState,
@@ -22,7 +42,7 @@ struct Env {
     live_key: String,
 }
 
-async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
+async fn env_with(db: &Db, tweak: impl FnOnce(&mut Config)) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -30,6 +50,7 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     };
     config.smtp.upstream = Some("127.0.0.1:9".into());
     config.portal.public_url = Some("https://verify.example.com".into());
+    db.configure(&mut config).await;
     tweak(&mut config);
     std::fs::create_dir_all(&config.data_dir).unwrap();
     let store = Store::open(&config.database_url()).await.unwrap();
@@ -45,8 +66,8 @@ async fn env_with(tweak: impl FnOnce(&mut Config)) -> Env {
     }
 }
 
-async fn env() -> Env {
-    env_with(|_| {}).await
+async fn env(db: &Db) -> Env {
+    env_with(db, |_| {}).await
 }
 
 impl Env {
@@ -132,9 +153,8 @@ fn err(v: &Value) -> (&str, &str, Option<&str>) {
     )
 }
 
-#[tokio::test]
-async fn authentication() {
-    let env = env().await;
+async fn authentication(db: Db) {
+    let env = env(&db).await;
     let (s, v) = env
         .call("GET", "/v1/verification_sessions", None, None)
         .await;
@@ -180,9 +200,8 @@ async fn authentication() {
     );
 }
 
-#[tokio::test]
-async fn create_get_and_bad_input() {
-    let env = env().await;
+async fn create_get_and_bad_input(db: Db) {
+    let env = env(&db).await;
     let (s, v) = env
         .post(
             "/v1/verification_sessions",
@@ -340,9 +359,8 @@ async fn create_get_and_bad_input() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn idempotency() {
-    let env = env().await;
+async fn idempotency(db: Db) {
+    let env = env(&db).await;
     let body = json!({ "type": "document", "customer": { "email": "i@example.com" } });
     let req = |b: &Value, k: &str| {
         Request::post("/v1/verification_sessions")
@@ -400,9 +418,8 @@ async fn idempotency() {
     );
 }
 
-#[tokio::test]
-async fn pagination_and_filters() {
-    let env = env().await;
+async fn pagination_and_filters(db: Db) {
+    let env = env(&db).await;
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(
@@ -469,9 +486,8 @@ async fn pagination_and_filters() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn status_moves_through_the_api() {
-    let env = env().await;
+async fn status_moves_through_the_api(db: Db) {
+    let env = env(&db).await;
     // cancel: from requires_input only once
     let id = env.create("c@example.com").await["id"]
         .as_str()
@@ -593,9 +609,8 @@ async fn status_moves_through_the_api() {
 }
 
 /// Every (from, to) pair: allowed exactly when it is in the table.
-#[tokio::test]
-async fn every_transition_is_allowed_or_refused_by_the_table() {
-    let env = env().await;
+async fn every_transition_is_allowed_or_refused_by_the_table(db: Db) {
+    let env = env(&db).await;
     // How to reach each status from requires_input.
     let path = |s: St| -> Vec<St> {
         match s {
@@ -649,9 +664,8 @@ impl doublecheck_portal::DocumentShredder for CountingShredder {
     }
 }
 
-#[tokio::test]
-async fn redaction_and_links() {
-    let mut env = env().await;
+async fn redaction_and_links(db: Db) {
+    let mut env = env(&db).await;
     let destroyed = Arc::new(Mutex::new(Vec::new()));
     env.state = env
         .state
@@ -759,9 +773,8 @@ async fn redaction_and_links() {
     assert_eq!(destroyed.lock().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn staff_review_with_the_session_cookie() {
-    let env = env().await;
+async fn staff_review_with_the_session_cookie(db: Db) {
+    let env = env(&db).await;
     let id = env.create("s@example.com").await["id"]
         .as_str()
         .unwrap()
@@ -817,9 +830,8 @@ async fn staff_review_with_the_session_cookie() {
     assert_eq!(v["review"]["decided_by"], "rev@example.com");
 }
 
-#[tokio::test]
-async fn webhook_endpoints() {
-    let env = env().await;
+async fn webhook_endpoints(db: Db) {
+    let env = env(&db).await;
     let (s, v) = env.post("/v1/webhook_endpoints", json!({ "url": "https://hooks.example.com/in", "enabled_events": ["verification_session.verified"] })).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["secret"].as_str().unwrap().starts_with("whsec_"));
@@ -874,9 +886,8 @@ async fn webhook_endpoints() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn batches_from_csv_and_json() {
-    let env = env().await;
+async fn batches_from_csv_and_json(db: Db) {
+    let env = env(&db).await;
     let csv_req = |body: &str, q: &str| {
         Request::post(format!("/v1/verification_batches{q}"))
             .header("authorization", format!("Bearer {}", env.test_key))
@@ -934,6 +945,88 @@ async fn batches_from_csv_and_json() {
     );
     let (_, all) = env.get("/v1/verification_sessions?limit=100").await;
     assert_eq!(all["data"].as_array().unwrap().len(), 3);
+
+    // skip_invalid_rows: the valid rows are created and sent, the others reported row by row
+    let (s, v, _) = env.send(csv_req(bad, "?skip_invalid_rows=true")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["count"], 1);
+    assert_eq!(
+        (
+            &v["report"]["rows"],
+            &v["report"]["created"],
+            &v["report"]["invalid"]
+        ),
+        (&json!(5), &json!(1), &json!(4))
+    );
+    let reported: Vec<_> = v["report"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap(),
+                e["param"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(reported, rows, "the same errors as without the option");
+    let sent = env
+        .store()
+        .outbox_list(Some(v["id"].as_str().unwrap()), None)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].recipient.as_deref(), Some("ok@example.com"));
+    let (s, v, _) = env.send(csv_req(good, "")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["report"]["invalid"], 0, "a clean batch reports no error");
+    assert_eq!(v["report"]["errors"], json!([]));
+    // every row invalid: nothing to create, with or without the option
+    let (s, v, _) = env
+        .send(csv_req(
+            "email
+nope
+",
+            "?skip_invalid_rows=true",
+        ))
+        .await;
+    assert_eq!((s, err(&v).1), (StatusCode::BAD_REQUEST, "batch_invalid"));
+    let (s, v, _) = env
+        .send(csv_req(
+            "email
+a@example.com
+",
+            "?skip_invalid_rows=yes",
+        ))
+        .await;
+    assert_eq!(
+        (s, err(&v).2),
+        (StatusCode::BAD_REQUEST, Some("skip_invalid_rows"))
+    );
+    let (s, v) = env
+        .post(
+            "/v1/verification_batches",
+            json!({ "type": "document", "skip_invalid_rows": true, "rows": [
+                { "customer": { "email": "k1@example.com" } },
+                { "customer": { "email": "k2@" } }
+            ] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["count"], &v["report"]["errors"][0]["row"]),
+        (&json!(1), &json!(2))
+    );
+    let (s, v) = env
+        .post(
+            "/v1/verification_batches",
+            json!({ "type": "document", "skip_invalid_rows": "yes", "rows": [{ "customer": { "email": "k3@example.com" } }] }),
+        )
+        .await;
+    assert_eq!(
+        (s, err(&v).2),
+        (StatusCode::BAD_REQUEST, Some("skip_invalid_rows"))
+    );
     for (body, code) in [
         ("", "csv_invalid"),
         ("name\nAna\n", "csv_invalid"),
@@ -986,7 +1079,7 @@ async fn batches_from_csv_and_json() {
     assert_eq!((s, err(&v).2), (StatusCode::BAD_REQUEST, Some("rows")));
 
     // without an upstream there is nowhere to send
-    let env2 = env_with(|c| c.smtp.upstream = None).await;
+    let env2 = env_with(&db, |c| c.smtp.upstream = None).await;
     let (s, v) = env2
         .post(
             "/v1/verification_batches",
@@ -1001,7 +1094,7 @@ async fn batches_from_csv_and_json() {
 
 #[tokio::test]
 async fn openapi_describes_every_route() {
-    let env = env().await;
+    let env = env(&Db::Sqlite).await;
     let (s, doc) = env.call("GET", "/v1/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
@@ -1082,13 +1175,12 @@ fn verify(secret: &str, headers: &axum::http::HeaderMap, body: &str) -> bool {
             .any(|s| s == format!("v1,{expected}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhooks_are_signed_and_retried_until_the_receiver_is_up() {
+async fn webhooks_are_signed_and_retried_until_the_receiver_is_up(db: Db) {
     // A port that refuses connections for now.
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = probe.local_addr().unwrap();
     drop(probe);
-    let env = env_with(|c| c.portal.webhook_retry_secs = vec![0, 0, 3600]).await;
+    let env = env_with(&db, |c| c.portal.webhook_retry_secs = vec![0, 0, 3600]).await;
     let (_, ep) = env
         .post(
             "/v1/webhook_endpoints",
@@ -1204,12 +1296,11 @@ async fn webhooks_are_signed_and_retried_until_the_receiver_is_up() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_receiver_that_keeps_failing_is_given_up_after_the_schedule() {
+async fn a_receiver_that_keeps_failing_is_given_up_after_the_schedule(db: Db) {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = probe.local_addr().unwrap();
     drop(probe);
-    let env = env_with(|c| c.portal.webhook_retry_secs = vec![0]).await;
+    let env = env_with(&db, |c| c.portal.webhook_retry_secs = vec![0]).await;
     let (_, ep) = env.post("/v1/webhook_endpoints", json!({ "url": format!("http://{addr}/hook"), "enabled_events": ["verification_session.created"] })).await;
     env.create("f@example.com").await;
     let client = doublecheck_portal::webhooks::client(&env.state).unwrap();

@@ -1,7 +1,7 @@
-//! The customer's pages through `oneshot`: a real store (SQLite, and PostgreSQL for the main
-//! story when `DOUBLECHECK_TEST_POSTGRES_URL` is set), a real vault over a temporary
-//! directory, codes sent by email to a small SMTP sink (or by SMS to a local HTTP hook), and
-//! uploads generated here (a JPEG, a zip bomb, a polyglot…).
+//! The customer's pages through `oneshot`: a real store (every story on SQLite, and again on
+//! PostgreSQL when `DOUBLECHECK_TEST_POSTGRES_URL` is set: `NAME::sqlite`, `NAME::postgres`),
+//! a real vault over a temporary directory, codes sent by email to a small SMTP sink (or by SMS
+//! to a local HTTP hook), and uploads generated here (a JPEG, a zip bomb, a polyglot…).
 
 use axum::Router;
 use axum::body::Body;
@@ -26,6 +26,10 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+
+#[macro_use]
+mod support;
+use support::Db;
 
 const EMAIL: &str = "maria.garcia@example.net";
 const NAME: &str = "María García";
@@ -134,39 +138,6 @@ fn six_digits(s: &str) -> Option<String> {
 
 // ------------------------------------------------------------------ the environment
 
-#[derive(Clone)]
-enum Db {
-    Sqlite,
-    Postgres(String),
-}
-
-impl Db {
-    async fn postgres() -> Option<Db> {
-        let Ok(base) = std::env::var("DOUBLECHECK_TEST_POSTGRES_URL") else {
-            println!("skipped: DOUBLECHECK_TEST_POSTGRES_URL not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect(&base)
-            .await
-            .expect("the test server");
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!("dc_customer_{}_{nanos}", std::process::id());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        admin.close().await;
-        let sep = if base.contains('?') { '&' } else { '?' };
-        Some(Db::Postgres(format!(
-            "{base}{sep}options[search_path]={schema}"
-        )))
-    }
-}
-
 struct Env {
     dir: tempfile::TempDir,
     state: CustomerState,
@@ -183,9 +154,7 @@ async fn env_on(db: Db, tweak: impl FnOnce(&mut CustomerOptions)) -> Env {
     };
     config.smtp.upstream = Some(sink.addr.to_string());
     config.portal.mail_from = "verify@bank.example".into();
-    if let Db::Postgres(url) = db {
-        config.database.url = Some(url);
-    }
+    db.configure(&mut config).await;
     let store = Store::open(&config.database_url()).await.unwrap();
     let app = AppState::new(config, Policy::builtin(), store);
     let portal = PortalState::new(app, ServerKey::from_bytes([7; 32]));
@@ -210,8 +179,8 @@ async fn env_on(db: Db, tweak: impl FnOnce(&mut CustomerOptions)) -> Env {
     }
 }
 
-async fn env() -> Env {
-    env_on(Db::Sqlite, |_| {}).await
+async fn env(db: Db) -> Env {
+    env_on(db, |_| {}).await
 }
 
 /// A response, its body as text.
@@ -500,31 +469,25 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A story run twice: `NAME::sqlite` always, `NAME::postgres` when a server is configured.
-macro_rules! both {
-    ($name:ident, $story:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$story(super::Db::Sqlite).await;
-            }
+// ------------------------------------------------------------------ the stories
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(db) = super::Db::postgres().await else {
-                    return;
-                };
-                super::$story(db).await;
-            }
-        }
-    };
-}
+on_both_databases!(
+    customer_verifies_address_and_document,
+    guessed_tokens_are_throttled_and_reveal_nothing,
+    used_expired_replaced_and_canceled_links_show_nothing_personal,
+    code_brute_force_locks_after_five,
+    resends_are_limited,
+    knowledge_check_signs_in_and_counts_attempts,
+    codes_by_sms_through_the_http_hook,
+    bad_uploads_are_refused_with_a_clear_message,
+    one_customers_cookie_does_not_open_another_session,
+    forms_without_the_csrf_token_are_refused,
+    spanish_pages_from_accept_language_and_the_switch,
+);
 
 // ------------------------------------------------------------------ the main story
 
-both!(customer_verifies_address_and_document, happy_path);
-
-async fn happy_path(db: Db) {
+async fn customer_verifies_address_and_document(db: Db) {
     let e = env_on(db, |_| {}).await;
     let (id, link) = e
         .session(VerificationType::AddressAndDocument, None, false)
@@ -691,9 +654,8 @@ async fn happy_path(db: Db) {
 
 // ------------------------------------------------------------------ the link
 
-#[tokio::test]
-async fn guessed_tokens_are_throttled_and_reveal_nothing() {
-    let e = env().await;
+async fn guessed_tokens_are_throttled_and_reveal_nothing(db: Db) {
+    let e = env(db).await;
     let (_, link) = e.session(VerificationType::Document, None, false).await;
     let mut attacker = Browser::new("198.51.100.7");
     let mut pages = Vec::new();
@@ -733,9 +695,8 @@ async fn guessed_tokens_are_throttled_and_reveal_nothing() {
     assert_eq!(e.sink.count(), 0);
 }
 
-#[tokio::test]
-async fn used_expired_replaced_and_canceled_links_show_nothing_personal() {
-    let e = env().await;
+async fn used_expired_replaced_and_canceled_links_show_nothing_personal(db: Db) {
+    let e = env(db).await;
     let mut b = Browser::new("192.0.2.20");
 
     // Expired: says so, offers a new link; asking sends one to the address on file.
@@ -868,9 +829,8 @@ async fn used_expired_replaced_and_canceled_links_show_nothing_personal() {
 
 // ------------------------------------------------------------------ the second factor
 
-#[tokio::test]
-async fn code_brute_force_locks_after_five() {
-    let e = env().await;
+async fn code_brute_force_locks_after_five(db: Db) {
+    let e = env(db).await;
     let (id, link) = e
         .session(
             VerificationType::Address,
@@ -970,10 +930,9 @@ async fn code_brute_force_locks_after_five() {
     assert_eq!(e.status(&id).await, VerificationStatus::RequiresInput);
 }
 
-#[tokio::test]
-async fn resends_are_limited() {
+async fn resends_are_limited(db: Db) {
     // Without the wait between sends, the hourly limit (3) is what stops the fourth.
-    let e = env_on(Db::Sqlite, |o| {
+    let e = env_on(db.clone(), |o| {
         o.min_resend_interval = std::time::Duration::ZERO
     })
     .await;
@@ -1013,7 +972,7 @@ async fn resends_are_limited() {
     assert_eq!(r.status, StatusCode::SEE_OTHER);
 
     // With the default 30 s between sends, the second send at once is refused.
-    let e = env().await;
+    let e = env(db).await;
     let (_, link) = e.session(VerificationType::Address, None, false).await;
     let mut b = Browser::new("192.0.2.41");
     let csrf = b.get(&e.app, &link).await.hidden("csrf");
@@ -1041,9 +1000,8 @@ async fn resends_are_limited() {
     assert_eq!(e.sink.count(), 1);
 }
 
-#[tokio::test]
-async fn knowledge_check_signs_in_and_counts_attempts() {
-    let e = env().await;
+async fn knowledge_check_signs_in_and_counts_attempts(db: Db) {
+    let e = env(db).await;
     let known = json!({"postcode": "EC2V 7HH", "birth_date": "1987-03-14"});
     let (_, link) = e
         .session(VerificationType::Address, Some(known.clone()), false)
@@ -1157,8 +1115,7 @@ async fn knowledge_check_signs_in_and_counts_attempts() {
     );
 }
 
-#[tokio::test]
-async fn codes_by_sms_through_the_http_hook() {
+async fn codes_by_sms_through_the_http_hook(db: Db) {
     // The hook: a local receiver keeping what it is sent.
     let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
@@ -1176,7 +1133,7 @@ async fn codes_by_sms_through_the_http_hook() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, hook).await.unwrap() });
 
-    let mut e = env().await;
+    let mut e = env(db).await;
     let sms = SmsHookSender::new(
         &format!("http://{addr}/sms"),
         std::time::Duration::from_secs(5),
@@ -1230,9 +1187,8 @@ fn zip_bomb() -> Vec<u8> {
     w.finish().unwrap().into_inner()
 }
 
-#[tokio::test]
-async fn bad_uploads_are_refused_with_a_clear_message() {
-    let e = env().await;
+async fn bad_uploads_are_refused_with_a_clear_message(db: Db) {
+    let e = env(db).await;
     let (id, link) = e.session(VerificationType::Document, None, false).await;
     let mut b = Browser::new("192.0.2.70");
     let r = e.sign_in(&mut b, &link).await;
@@ -1338,9 +1294,8 @@ async fn bad_uploads_are_refused_with_a_clear_message() {
 
 // ------------------------------------------------------------------ isolation and CSRF
 
-#[tokio::test]
-async fn one_customers_cookie_does_not_open_another_session() {
-    let e = env().await;
+async fn one_customers_cookie_does_not_open_another_session(db: Db) {
+    let e = env(db).await;
     let (id_a, link_a) = e
         .session(VerificationType::AddressAndDocument, None, false)
         .await;
@@ -1407,9 +1362,8 @@ async fn one_customers_cookie_does_not_open_another_session() {
     assert_eq!(r.location(), newer);
 }
 
-#[tokio::test]
-async fn forms_without_the_csrf_token_are_refused() {
-    let e = env().await;
+async fn forms_without_the_csrf_token_are_refused(db: Db) {
+    let e = env(db).await;
     let (id, link) = e
         .session(VerificationType::AddressAndDocument, None, false)
         .await;
@@ -1492,9 +1446,8 @@ async fn forms_without_the_csrf_token_are_refused() {
 
 // ------------------------------------------------------------------ languages
 
-#[tokio::test]
-async fn spanish_pages_from_accept_language_and_the_switch() {
-    let e = env().await;
+async fn spanish_pages_from_accept_language_and_the_switch(db: Db) {
+    let e = env(db).await;
     let (_, link) = e
         .session(
             VerificationType::Address,
@@ -1554,7 +1507,7 @@ async fn spanish_pages_from_accept_language_and_the_switch() {
 
 #[tokio::test]
 async fn stylesheet_is_served_and_cacheable() {
-    let e = env().await;
+    let e = env(Db::Sqlite).await;
     let mut b = Browser::new("192.0.2.110");
     let r = b.get(&e.app, "/verify.css").await;
     assert_eq!(r.status, StatusCode::OK);
