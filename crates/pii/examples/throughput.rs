@@ -3,6 +3,8 @@
 //! (each FILE, e.g. the decoded text of the corpus messages, is measured too).
 //! Each figure is the best of 7 timed passes; `THROUGHPUT_RUNS=N` takes the
 //! best of N instead (on a busy machine more passes find a quiet moment).
+//! The passes of the scanner and of its two baselines alternate, so the
+//! three figures of a text come from the same stretch of time.
 
 use std::time::Instant;
 
@@ -12,16 +14,11 @@ use doublecheck_pii::{ScanOptions, Scanner};
 mod text;
 use text::{corpus, corpus_without_json, synthetic};
 
-fn time<F: FnMut() -> usize>(bytes: usize, runs: usize, mut f: F) -> f64 {
-    let mut best = f64::MAX;
-    let mut sink = 0;
-    for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        sink += f();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    std::hint::black_box(sink);
-    bytes as f64 / best / 1e6
+/// Best time of one pass of `f`, in seconds, updated with one more pass.
+fn pass<F: FnMut() -> usize>(best: &mut f64, sink: &mut usize, mut f: F) {
+    let t = Instant::now();
+    *sink += f();
+    *best = best.min(t.elapsed().as_secs_f64());
 }
 
 fn main() {
@@ -46,13 +43,21 @@ fn main() {
     for (name, text) in &sets {
         let n = text.len();
         let mut out = Vec::new();
-        let scan = time(n, runs, || {
-            out.clear();
-            scanner.scan_into(text, &mut out);
-            out.len()
-        });
-        let mem = time(n, runs, || memchr::memchr(0, text.as_bytes()).unwrap_or(0));
-        let rx = time(n, runs, || re.find_iter(text).count());
+        let (mut scan, mut mem, mut rx, mut sink) = (f64::MAX, f64::MAX, f64::MAX, 0);
+        for _ in 0..runs.max(1) {
+            pass(&mut scan, &mut sink, || {
+                out.clear();
+                scanner.scan_into(text, &mut out);
+                out.len()
+            });
+            pass(&mut mem, &mut sink, || {
+                memchr::memchr(0, text.as_bytes()).unwrap_or(0)
+            });
+            pass(&mut rx, &mut sink, || re.find_iter(text).count());
+        }
+        std::hint::black_box(sink);
+        let mbps = |secs: f64| n as f64 / secs / 1e6;
+        let (scan, mem, rx) = (mbps(scan), mbps(mem), mbps(rx));
         println!("{name}: {:.1} MB, {} matches", n as f64 / 1e6, out.len());
         println!("  scanner            {scan:>9.0} MB/s");
         println!(

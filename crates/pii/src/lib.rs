@@ -26,8 +26,9 @@
 //!   next digit or `@` and to token bounds, cheap shape gates that send each
 //!   token only to the readers it can fit, bounded per-kind pattern readers,
 //!   choice among overlapping candidates.
-//! - `simd`: the class masks (SSE2 on x86_64, the crate's only `unsafe`
-//!   code; a portable version elsewhere, tested against it).
+//! - `simd`: the class masks and the birth-date key filter (SSE2 on x86_64,
+//!   AVX2 where runtime detection finds it; the crate's only `unsafe` code;
+//!   a portable version elsewhere, tested against both).
 //! - `context`: whole-word, case-insensitive context words (English, Spanish)
 //!   in a window around a candidate.
 //! - `mask`: masked evidence for reports ([`mask()`]).

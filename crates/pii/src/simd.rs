@@ -1,7 +1,7 @@
 //! Byte-class bit masks over 64-byte blocks (one bit per byte, bit `j` for
 //! byte `j`), so that "next trigger", "end of a digit run" and "bounds of a
 //! letter/digit token" become bit scans, and the birth-date key filter tests
-//! 16 positions per vector operation.
+//! 16 (SSE2) or 32 (AVX2) positions per vector operation.
 //!
 //! On x86_64 the masks come from SSE2 compares and `pmovmskb`, or (round 7)
 //! from AVX2 compares when the CPU has AVX2 ([`Level`], detected once per
