@@ -1,9 +1,12 @@
-//! The gate's commands: `serve`, `config init`, `holds …`, `audit verify`.
+//! The gate's commands: `serve`, `config init`, `holds …` (with the notices to senders),
+//! `audit verify`.
 
 use crate::{EX_DATAERR, EX_IOERR, EX_NOINPUT, EX_USAGE, fail};
 use anyhow::Context as _;
 use doublecheck_gate::Config;
-use doublecheck_store::{Decision, HoldFilter, HoldStatus, Store};
+use doublecheck_store::{
+    Decision, HoldFilter, HoldStatus, NoticeFilter, NoticeStatus, Store, rfc3339,
+};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -95,6 +98,28 @@ pub enum HoldsCommand {
         actor: Option<String>,
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// List the notices to senders still waiting (pending: being retried) or given up (failed),
+    /// oldest first, with their attempts and last error.
+    Notices {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// waiting (pending and failed, the default), pending, failed, sent, or all.
+        #[arg(long, default_value = "waiting", value_parser = ["waiting", "pending", "failed", "sent", "all"])]
+        status: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[arg(long, value_enum, default_value_t = crate::Format::Human)]
+        format: crate::Format,
+    },
+    /// Queue a notice that was given up again (after fixing what refused it); `serve` sends it.
+    RequeueNotice {
+        /// The notice id (ntc_…), from `holds notices`.
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
     },
 }
 
@@ -415,6 +440,84 @@ pub fn holds(cmd: HoldsCommand) -> anyhow::Result<u8> {
                         )?;
                     }
                 }
+                let notices = store
+                    .notices_list(&NoticeFilter {
+                        statuses: vec![],
+                        hold_id: Some(h.id.clone()),
+                        limit: 10,
+                    })
+                    .await
+                    .map_err(|e| fail(EX_IOERR, e.to_string()))?;
+                for n in &notices {
+                    writeln!(out, "notice:     {}", notice_line(n))?;
+                }
+                Ok(0)
+            }
+            HoldsCommand::Notices { config, status, limit, format } => {
+                let config = load_config(&config)?;
+                let store = open_store(&config).await?;
+                let statuses = match status.as_str() {
+                    "pending" => vec![NoticeStatus::Pending],
+                    "failed" => vec![NoticeStatus::Failed],
+                    "sent" => vec![NoticeStatus::Sent],
+                    "all" => vec![],
+                    _ => vec![NoticeStatus::Pending, NoticeStatus::Failed],
+                };
+                let list = store
+                    .notices_list(&NoticeFilter { statuses, hold_id: None, limit })
+                    .await
+                    .map_err(|e| fail(EX_IOERR, e.to_string()))?;
+                for n in &list {
+                    match format {
+                        crate::Format::Json => {
+                            serde_json::to_writer(&mut out, &serde_json::json!({
+                                "id": n.id, "hold_id": n.hold_id, "event": n.event,
+                                "status": n.status().as_str(), "recipient": n.recipient,
+                                "created_at": n.created_at(), "attempts": n.attempts,
+                                "next_attempt_at": n.next_attempt_at_ms.map(rfc3339),
+                                "last_attempt_at": n.last_attempt_at_ms.map(rfc3339),
+                                "last_error": n.last_error,
+                                "sent_at": n.sent_at_ms.map(rfc3339),
+                                "failed_at": n.failed_at_ms.map(rfc3339),
+                            }))?;
+                            writeln!(out)?;
+                        }
+                        crate::Format::Human => {
+                            writeln!(out, "{}  {}  {}", n.id, n.hold_id, notice_line(n))?
+                        }
+                    }
+                }
+                if format == crate::Format::Human {
+                    let count = |s| list.iter().filter(|n| n.status() == s).count();
+                    writeln!(
+                        out,
+                        "{} notice{} ({} pending, {} failed, {} sent)",
+                        list.len(),
+                        if list.len() == 1 { "" } else { "s" },
+                        count(NoticeStatus::Pending),
+                        count(NoticeStatus::Failed),
+                        count(NoticeStatus::Sent),
+                    )?;
+                }
+                Ok(0)
+            }
+            HoldsCommand::RequeueNotice { id, config, actor: who } => {
+                let config = load_config(&config)?;
+                let store = open_store(&config).await?;
+                let n = store.notice_requeue(&id, &actor(who)).await.map_err(|e| {
+                    let code = match &e {
+                        doublecheck_store::StoreError::NotFound => EX_NOINPUT,
+                        doublecheck_store::StoreError::Conflict(_)
+                        | doublecheck_store::StoreError::Invalid(_) => EX_DATAERR,
+                        _ => EX_IOERR,
+                    };
+                    fail(code, format!("{id}: {e}"))
+                })?;
+                writeln!(
+                    out,
+                    "{id} ({} notice of {}) queued again; `doublecheck serve` sends it",
+                    n.event, n.hold_id
+                )?;
                 Ok(0)
             }
             HoldsCommand::Release { id, config, actor: who, reason } => {
@@ -425,6 +528,44 @@ pub fn holds(cmd: HoldsCommand) -> anyhow::Result<u8> {
             }
         }
     })
+}
+
+/// One notice in a line: event, status, recipient, when queued, attempts, and the next attempt
+/// or the outcome, and the last error.
+fn notice_line(n: &doublecheck_store::Notice) -> String {
+    let status = n.status();
+    let mut line = format!(
+        "{:<8} {:<7} to {}  queued {}  {} attempt{}",
+        n.event,
+        status.as_str(),
+        n.recipient,
+        n.created_at(),
+        n.attempts,
+        if n.attempts == 1 { "" } else { "s" }
+    );
+    match status {
+        NoticeStatus::Pending => {
+            if let Some(t) = n.next_attempt_at_ms {
+                line.push_str(&format!("  next {}", rfc3339(t)));
+            }
+        }
+        NoticeStatus::Sent => {
+            if let Some(t) = n.sent_at_ms {
+                line.push_str(&format!("  sent {}", rfc3339(t)));
+            }
+        }
+        NoticeStatus::Failed => {
+            if let Some(t) = n.failed_at_ms {
+                line.push_str(&format!("  given up {}", rfc3339(t)));
+            }
+        }
+    }
+    if status != NoticeStatus::Sent
+        && let Some(e) = &n.last_error
+    {
+        line.push_str(&format!("  last error: {e}"));
+    }
+    line
 }
 
 /// How long `holds release` / `holds reject` wait for the notice to the sender.
@@ -496,10 +637,12 @@ async fn decide(
             return Ok(2);
         }
     }
-    // The notice to the sender goes out in the background: wait for it before exiting.
+    // The notice to the sender is stored with the decision and tried at once: wait for that
+    // before exiting. Whatever is not sent by then stays queued for `doublecheck serve`.
     if !doublecheck_gate::notice::drain(NOTICE_WAIT).await {
         tracing::warn!(
-            "the notice to the sender was not sent within {} s; it is given up",
+            "the notice to the sender was not sent within {} s; it stays queued and \
+             `doublecheck serve` keeps trying (see `doublecheck holds notices`)",
             NOTICE_WAIT.as_secs()
         );
     }
