@@ -309,17 +309,6 @@ impl Config {
                 )));
             }
         }
-        if let Some(p) = self.web.problem() {
-            return Err(bad(p));
-        }
-        if let Some(p) = self.portal.problem() {
-            return Err(bad(p));
-        }
-        for (what, v) in [
-            ("smtp.upstream", &self.smtp.upstream),
-            ("milter.reinject", &self.milter.reinject),
-        ] {
-            if let Some(v) = v
         let n = &self.notices;
         if n.retry_initial_secs == 0
             || n.retry_max_secs < n.retry_initial_secs
@@ -331,6 +320,17 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(p) = self.web.problem() {
+            return Err(bad(p));
+        }
+        if let Some(p) = self.portal.problem() {
+            return Err(bad(p));
+        }
+        for (what, v) in [
+            ("smtp.upstream", &self.smtp.upstream),
+            ("milter.reinject", &self.milter.reinject),
+        ] {
+            if let Some(v) = v
                 && v.rsplit_once(':')
                     .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
             {
