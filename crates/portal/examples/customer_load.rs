@@ -14,6 +14,14 @@
 //! SQLite under a temporary directory; `DOUBLECHECK_BENCH_DATABASE_URL` names another database.
 //! The load generator runs in the same process on the same cores, so the figures include its
 //! cost.
+//!
+//! For an external load generator (`scripts/bench-portal` runs `wrk`), `serve` only sets up the
+//! customers and serves their pages until killed, writing one `PATH<TAB>COOKIE` line per
+//! customer to `TARGETS` once it listens:
+//!
+//! ```sh
+//! cargo run --release -p doublecheck-portal --example customer_load serve 127.0.0.1:18200 targets.tsv [CUSTOMERS]
+//! ```
 
 use doublecheck_engine::Policy;
 use doublecheck_gate::{AppState, Config};
@@ -27,7 +35,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    let serve = if args.peek().map(String::as_str) == Some("serve") {
+        args.next();
+        let addr: SocketAddr = args
+            .next()
+            .and_then(|a| a.parse().ok())
+            .expect("serve ADDR TARGETS [CUSTOMERS]: an address such as 127.0.0.1:18200");
+        let targets = args
+            .next()
+            .expect("serve ADDR TARGETS [CUSTOMERS]: a targets file");
+        Some((addr, targets))
+    } else {
+        None
+    };
     let customers: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let each: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
     let pace: Option<u64> = args.next().and_then(|a| a.parse().ok());
@@ -78,6 +99,24 @@ async fn main() {
         store.link_create(&s.id, &hash, 86_400_000).await.unwrap();
         let cookie = keys.session_cookie(&s.id, &hash, now + 3_600_000);
         who.push((format!("/verify/{token}"), cookie));
+    }
+
+    if let Some((addr, targets)) = serve {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let lines: String = who
+            .iter()
+            .map(|(link, cookie)| format!("{link}\t{cookie}\n"))
+            .collect();
+        // Written once the port listens: the script waits for the file.
+        std::fs::write(&targets, lines).unwrap();
+        eprintln!("customer_load: {customers} customers served on {addr}; targets in {targets}");
+        axum::serve(
+            listener,
+            customer_routes(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+        return;
     }
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
