@@ -240,20 +240,26 @@ pub async fn reject(
     actor: &str,
     reason: Option<&str>,
 ) -> Result<Outcome, ReleaseError> {
+    reject_with(state, id, actor, reason, &serde_json::Map::new()).await
+}
+
+/// Like [`reject`]; `extra` fields (the client's address) go into the `hold.reject` entry.
+pub async fn reject_with(
+    state: &AppState,
+    id: &str,
+    actor: &str,
+    reason: Option<&str>,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Outcome, ReleaseError> {
     let event = Event::Rejected {
         by: actor.to_string(),
         reason: reason.map(str::to_string),
     };
     let (hold, queued) = state
         .store
-        .decide_hold_notify(
-            id,
-            Decision::Reject,
-            actor,
-            reason,
-            &serde_json::Map::new(),
-            |h| crate::notice::for_hold(state, &event, h),
-        )
+        .decide_hold_notify(id, Decision::Reject, actor, reason, extra, |h| {
+            crate::notice::for_hold(state, &event, h)
+        })
         .await?;
     crate::notice::queued(state, queued);
     if let Some(q) = mta_queue_id(&hold) {

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 
 use crate::error::StoreError;
 use crate::model::*;
+use crate::notice::{NewNotice, Notice, notice_insert};
 use crate::store::{
     AUDIT_COLS, Decided, MAX_ADDRESS, MAX_PAGE, MAX_TEXT, SUMMARY_COLS, Store, append,
     audit_from_row, decide_in_tx, hold_from_row, is_own, lock_head, merge, summary_from_row, text,
@@ -869,7 +870,8 @@ impl Store {
     /// [`Store::decide_hold`]; `hold.release` with the fix in its details), the fix record, and
     /// the original's delivery records marked done so that no retry of a plain release ever
     /// sends the unfixed message. The caller then delivers the fixed message under
-    /// [`HoldFix::delivery_key`] and calls [`Store::hold_fix_delivered`].
+    /// [`HoldFix::delivery_key`] and calls [`Store::hold_fix_delivered`]. The sender's notice
+    /// that `notice` builds from the released hold is queued in the same transaction.
     #[allow(clippy::too_many_arguments)]
     pub async fn release_fixed(
         &self,
@@ -879,7 +881,8 @@ impl Store {
         actor: &str,
         reason: &str,
         extra: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<(Hold, HoldFix), StoreError> {
+        notice: impl FnOnce(&Hold) -> Option<NewNotice>,
+    ) -> Result<(Hold, HoldFix, Option<Notice>), StoreError> {
         text("id", id, MAX_TEXT, false)?;
         text("actor", actor, MAX_ADDRESS, false)?;
         text("reason", reason, MAX_TEXT, true)?;
@@ -937,6 +940,14 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            // The sender's release notice, in the same transaction as the decision.
+            let queued = match notice(&hold) {
+                Some(n) => {
+                    n.check()?;
+                    notice_insert(&mut tx, id, &n).await?
+                }
+                None => None,
+            };
             tx.commit().await?;
             Ok((
                 hold,
@@ -948,6 +959,7 @@ impl Store {
                     at_ms: at,
                     delivered_at_ms: None,
                 },
+                queued,
             ))
         })
         .await

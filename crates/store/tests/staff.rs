@@ -5,8 +5,8 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use doublecheck_store::{
-    AuditQuery, Backend, Decision, FixKind, HoldFix, HoldStatus, NewHold, QueueQuery, Role, Store,
-    StoreError,
+    AuditQuery, Backend, Decision, FixKind, HoldFix, HoldStatus, NewHold, NewNotice, QueueQuery,
+    Role, Store, StoreError,
 };
 use sqlx::AnyPool;
 
@@ -454,13 +454,14 @@ async fn story(store: Store) {
             "agent@example.com",
             "fixed",
             &no_extra(),
+            |_| None,
         )
         .await
     {
         Err(StoreError::Forbidden(_)) => {}
         other => panic!("the sender released their own message: {other:?}"),
     }
-    let (released, fix) = store
+    let (released, fix, queued) = store
         .release_fixed(
             &ids[2],
             FixKind::Explode,
@@ -468,11 +469,30 @@ async fn story(store: Store) {
             "rev@example.com",
             "exploded",
             &ip("10.2.2.2"),
+            |h| {
+                Some(NewNotice {
+                    event: "released".into(),
+                    recipient: h.mail_from.clone(),
+                    raw: format!("Subject: released {}\r\n\r\nexploded\r\n", h.id).into_bytes(),
+                })
+            },
         )
         .await
         .unwrap();
     assert_eq!(released.status, HoldStatus::Released);
     assert_eq!(fix.fix, FixKind::Explode);
+    // The sender's notice was queued with the decision.
+    let queued = queued.expect("a release notice queued");
+    assert_eq!(queued.event, "released");
+    assert_eq!(queued.recipient, "agent@example.com");
+    let pending = store
+        .notices_due(i64::MAX, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.hold_id == ids[2])
+        .count();
+    assert_eq!(pending, 1);
     assert!(
         !store.delivery_claim(&ids[2], "*").await.unwrap(),
         "the original never leaves"
@@ -504,7 +524,8 @@ async fn story(store: Store) {
                 None,
                 "rev@example.com",
                 "again",
-                &no_extra()
+                &no_extra(),
+                |_| None,
             )
             .await,
         Err(StoreError::Conflict(_))

@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use doublecheck_engine::{Action, Envelope};
+use doublecheck_gate::notice;
 use doublecheck_gate::release::{self, MTA_QUEUE_PREFIX};
 use doublecheck_store::{FixKind, Hold, HoldFix, HoldStatus};
 use serde::Deserialize;
@@ -191,7 +192,14 @@ pub async fn reject(
             &serde_json::Value::Object(d).to_string(),
         )
         .await?;
-    release::reject(&state.app, &id, staff.email(), Some(&reason)).await?;
+    release::reject_with(
+        &state.app,
+        &id,
+        staff.email(),
+        Some(&reason),
+        &ip_details(&staff.ip),
+    )
+    .await?;
     Ok(done(&id, "rejected"))
 }
 
@@ -232,7 +240,15 @@ pub async fn fix(
             other => other.into(),
         })?;
     let copies = prepare(&state, &hold, kind, part).await?;
-    let (hold, _) = state
+    // The sender hears that it went out, and how it was changed.
+    let event = notice::Event::Released {
+        by: staff.email().to_string(),
+        reason: Some(format!(
+            "{justification} (released with a fix: {})",
+            fix_words(kind)
+        )),
+    };
+    let (hold, _, queued) = state
         .app
         .store
         .release_fixed(
@@ -242,8 +258,10 @@ pub async fn fix(
             staff.email(),
             &justification,
             &ip_details(&staff.ip),
+            |h| notice::for_hold(&state.app, &event, h),
         )
         .await?;
+    notice::queued(&state.app, queued);
     deliver(&state, &hold, kind, &copies, staff.email()).await?;
     Ok(done(&id, "fixed"))
 }
@@ -332,6 +350,15 @@ async fn prepare(
         out.push((rcpts, raw));
     }
     Ok(out)
+}
+
+/// The fix as the sender's notice names it.
+fn fix_words(kind: FixKind) -> &'static str {
+    match kind {
+        FixKind::Bccify => "recipients hidden from each other (Bcc)",
+        FixKind::Explode => "one separate message per recipient",
+        FixKind::RemoveAttachment => "an attachment removed",
+    }
 }
 
 fn action_word(a: Action) -> &'static str {

@@ -1527,6 +1527,47 @@ async fn fix_and_release_bccify_and_explode_deliver_the_fixed_message_story(db: 
     assert!(page.body.contains("Fixed and released"));
     assert!(page.body.contains("explode by rev@example.com"));
     assert!(page.body.contains("delivered at"));
+    // Each sender is told, in a notice stored with the decision, how their message went out.
+    for (hold, words) in [
+        (&a, "released with a fix: recipients hidden from each other"),
+        (
+            &b,
+            "released with a fix: one separate message per recipient",
+        ),
+    ] {
+        let notices = e
+            .state
+            .app
+            .store
+            .notices_list(&doublecheck_store::NoticeFilter {
+                hold_id: Some(hold.to_string()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let released: Vec<_> = notices.iter().filter(|n| n.event == "released").collect();
+        assert_eq!(released.len(), 1, "{notices:?}");
+        assert_eq!(released[0].recipient, "agent@example.com");
+        // Sent to the sender through the upstream (the sink here).
+        doublecheck_gate::notice::drain(std::time::Duration::from_secs(20)).await;
+        let sent: Vec<String> = e
+            .sink
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.data.contains("Auto-Submitted:") && r.data.contains(hold.as_str()))
+            .filter_map(|r| {
+                mail_parser::MessageParser::new()
+                    .parse(r.data.as_bytes())
+                    .and_then(|m| m.body_text(0).map(|t| t.to_string()))
+            })
+            .filter(|t| t.contains("released for delivery"))
+            .collect();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0].contains(words), "{}", sent[0]);
+    }
 
     // A fix that does not remove the problem is refused, and nothing is sent.
     let res = post(
@@ -1696,6 +1737,22 @@ async fn reject_and_reassign_story(db: Db) {
     assert!(
         acts.iter()
             .any(|a| a.1 == "hold.reject" && a.0 == "rev@example.com")
+    );
+    // The decision's own entry names the reviewer's address, as the request entry does.
+    let entry = e
+        .state
+        .app
+        .store
+        .audit_list(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.action == "hold.reject" && a.subject == id)
+        .expect("a hold.reject entry");
+    assert!(
+        entry.details_json.contains("\"ip\":\"127.0.0.1\""),
+        "{}",
+        entry.details_json
     );
 }
 
