@@ -2,6 +2,9 @@
 //! events, API keys, idempotency, webhooks, batches and the outbox — told once and run on SQLite always and on PostgreSQL
 //! when `DOUBLECHECK_TEST_POSTGRES_URL` is set (`scripts/with-postgres cargo test -p doublecheck-store`).
 
+mod support;
+use support::PgSchema;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use doublecheck_store::{
@@ -10,48 +13,6 @@ use doublecheck_store::{
     SessionQuery, Store, StoreError, Transition, VerificationStatus as St, VerificationType,
     new_document_id, sha256_hex,
 };
-use sqlx::AnyPool;
-
-const PG_ENV: &str = "DOUBLECHECK_TEST_POSTGRES_URL";
-
-struct PgSchema {
-    admin: AnyPool,
-    schema: String,
-    url: String,
-}
-
-impl PgSchema {
-    async fn new(tag: &str) -> Option<PgSchema> {
-        let Ok(base) = std::env::var(PG_ENV) else {
-            println!("skipped: {PG_ENV} not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let admin = AnyPool::connect(&base)
-            .await
-            .expect("connect to the test server");
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!("dc_{tag}_{}_{nanos}", std::process::id());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={schema}");
-        Some(PgSchema { admin, schema, url })
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .execute(&self.admin)
-            .await
-            .unwrap();
-        self.admin.close().await;
-    }
-}
 
 fn now() -> i64 {
     SystemTime::now()

@@ -4,52 +4,12 @@
 //! counters (several instances). On SQLite always and on PostgreSQL when
 //! `DOUBLECHECK_TEST_POSTGRES_URL` is set (`scripts/with-postgres cargo test -p doublecheck-store`).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+mod support;
+use support::PgSchema;
 
 use doublecheck_store::{RateCount, RateLimit, Store, StoreError};
-use sqlx::AnyPool;
 
-const PG_ENV: &str = "DOUBLECHECK_TEST_POSTGRES_URL";
 const HOUR: i64 = 3_600_000;
-
-struct PgSchema {
-    admin: AnyPool,
-    schema: String,
-    url: String,
-}
-
-impl PgSchema {
-    async fn new(tag: &str) -> Option<PgSchema> {
-        let Ok(base) = std::env::var(PG_ENV) else {
-            println!("skipped: {PG_ENV} not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let admin = AnyPool::connect(&base)
-            .await
-            .expect("connect to the test server");
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let schema = format!("dc_{tag}_{}_{nanos}", std::process::id());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={schema}");
-        Some(PgSchema { admin, schema, url })
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .execute(&self.admin)
-            .await
-            .unwrap();
-        self.admin.close().await;
-    }
-}
 
 fn limit<'a>(kind: &'a str, subject: &'a str, n: u32) -> RateLimit<'a> {
     RateLimit {

@@ -1,65 +1,20 @@
 //! The store's behaviour, told once and run on SQLite always and on PostgreSQL when
 //! `DOUBLECHECK_TEST_POSTGRES_URL` is set (`scripts/with-postgres cargo test -p doublecheck-store`).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod support;
+use support::PgSchema;
+
+use std::time::{Duration, Instant};
 
 use doublecheck_store::{
     AuditReport, Backend, Decision, HoldFilter, HoldStatus, NewHold, Store, StoreError,
     StoreOptions,
 };
-use sqlx::{AnyPool, Row};
-
-const PG_ENV: &str = "DOUBLECHECK_TEST_POSTGRES_URL";
-
-fn unique(tag: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("dc_{tag}_{}_{nanos}", std::process::id())
-}
+use sqlx::Row;
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
     // A directory that does not exist yet: opening creates it.
     format!("sqlite://{}/data/doublecheck.db", dir.path().display())
-}
-
-/// A PostgreSQL test database of its own: a fresh schema in the server that the environment
-/// names, reached through `search_path`. `None` (after saying so) when no server is configured.
-struct PgSchema {
-    admin: AnyPool,
-    schema: String,
-    url: String,
-}
-
-impl PgSchema {
-    async fn new(tag: &str) -> Option<PgSchema> {
-        let Ok(base) = std::env::var(PG_ENV) else {
-            println!("skipped: {PG_ENV} not set");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let admin = AnyPool::connect(&base)
-            .await
-            .expect("connect to the test server");
-        let schema = unique(tag);
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
-            .await
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={schema}");
-        println!("postgres: running in schema {schema}");
-        Some(PgSchema { admin, schema, url })
-    }
-
-    async fn drop(self) {
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .execute(&self.admin)
-            .await
-            .unwrap();
-        self.admin.close().await;
-    }
 }
 
 fn new_hold(sender: &str, rcpts: &[&str]) -> NewHold {
