@@ -1,4 +1,4 @@
-//! The harness shared by the real-browser tests (`browser.rs`, `browser_portal.rs`): the
+//! The harness shared by the real-process tests (`browser.rs`, `browser_portal.rs`, `notices.rs`): the
 //! `doublecheck` binary and its child processes, an SMTP sink standing in for the upstream, an
 //! SMTP client, and a WebDriver session in headless Chromium with screenshots and axe-core.
 //! Each test binary uses part of it.
@@ -111,6 +111,15 @@ impl Received {
 pub fn sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind sink");
     let port = listener.local_addr().expect("addr").port();
+    (port, serve_sink(listener))
+}
+
+/// The same upstream on a given port (one that comes up after the gate started).
+pub fn sink_at(port: u16) -> Arc<Mutex<Vec<Received>>> {
+    serve_sink(TcpListener::bind(("127.0.0.1", port)).expect("bind sink"))
+}
+
+fn serve_sink(listener: TcpListener) -> Arc<Mutex<Vec<Received>>> {
     let got = Arc::new(Mutex::new(Vec::new()));
     let store = got.clone();
     std::thread::spawn(move || {
@@ -167,7 +176,7 @@ pub fn sink() -> (u16, Arc<Mutex<Vec<Received>>>) {
             });
         }
     });
-    (port, got)
+    got
 }
 
 /// Sends one message over SMTP, as a mail client would; returns the reply to the DATA.
