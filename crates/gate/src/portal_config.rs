@@ -222,19 +222,56 @@ fn range(key: &'static str, v: u64, lo: u64, hi: u64) -> Option<Problem> {
     }
 }
 
-/// Whether `u` is an `http://` or `https://` URL with a host, without spaces, fragment or
-/// credentials.
-fn http_url(u: &str) -> bool {
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
-    rest.is_some_and(|r| {
-        let host = r.split(['/', '?']).next().unwrap_or("");
-        !host.is_empty()
-            && !host.contains('@')
-            && !r.contains('#')
-            && r.chars().all(|c| c.is_ascii_graphic())
-    })
+/// Parses an HTTP hook's URL (`portal.sms.url`) as the client that calls it will, with `what`
+/// (`portal.sms.url`) opening every error sentence: `http://` or `https://` with a valid host
+/// (domain names without empty labels, IP addresses) and port, and no credentials, fragment
+/// or spaces. With `authenticated` (a secret header goes with every request), `http://` is
+/// refused unless the host is loopback (127.0.0.0/8, ::1, localhost): the secret would travel
+/// in cleartext. Errors other than a wrong scheme do not repeat the URL (its query string may
+/// hold a key).
+pub fn hook_url(what: &str, u: &str, authenticated: bool) -> Result<url::Url, String> {
+    let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://"))
+        || u.len() > 2048
+        || !u.chars().all(|c| c.is_ascii_graphic())
+    {
+        return Err(format!(
+            "{what} must be an http:// or https:// URL with a host (no credentials or spaces in \
+             it; put the secret in portal.sms.auth_env), not {u:?}"
+        ));
+    }
+    let parsed = url::Url::parse(u).map_err(|e| format!("{what} is not a valid URL: {e}"))?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!(
+            "{what} must not hold credentials; put the secret in portal.sms.auth_env"
+        ));
+    }
+    if parsed.fragment().is_some() {
+        return Err(format!("{what} must not have a #fragment"));
+    }
+    let loopback = match parsed.host() {
+        None => return Err(format!("{what} is not a valid URL: it has no host")),
+        Some(url::Host::Domain(d)) => {
+            let name = d.strip_suffix('.').unwrap_or(d);
+            if name.len() > 253 || name.split('.').any(|l| l.is_empty() || l.len() > 63) {
+                return Err(format!(
+                    "{what} is not a valid URL: {d:?} is not a host name (empty or malformed \
+                     label)"
+                ));
+            }
+            name.eq_ignore_ascii_case("localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+    };
+    if authenticated && parsed.scheme() == "http" && !loopback {
+        return Err(format!(
+            "{what} is an http:// URL but portal.sms.auth_env is set: the secret header would \
+             travel in cleartext; use https://, or http:// only to a loopback address \
+             (127.0.0.1, ::1, localhost)"
+        ));
+    }
+    Ok(parsed)
 }
 
 /// A secret from the configuration: shown as `<redacted>` by `Debug`.
@@ -398,15 +435,8 @@ impl PortalConfig {
     fn check_sms(&self) -> Option<Problem> {
         let s = &self.sms;
         if let Some(u) = &s.url {
-            if !http_url(u) {
-                return problem(
-                    "portal.sms.url",
-                    format!(
-                        "portal.sms.url must be an http:// or https:// URL with a host (no \
-                         credentials or spaces in it; put the secret in portal.sms.auth_env), \
-                         not {u:?}"
-                    ),
-                );
+            if let Err(e) = hook_url("portal.sms.url", u, s.auth_env.is_some()) {
+                return problem("portal.sms.url", e);
             }
         } else if self.codes.channel == CodeChannel::Sms {
             return problem(
@@ -653,6 +683,42 @@ mod tests {
                 &["portal.sms.url"],
             ),
             (
+                "[portal.sms]\nurl = \"https://[::1\"\n",
+                "d.toml:2:1: ",
+                &["portal.sms.url is not a valid URL", "IPv6"],
+            ),
+            (
+                "[portal.sms]\nurl = \"https://h:99999/\"\n",
+                "d.toml:2:1: ",
+                &["portal.sms.url is not a valid URL", "port"],
+            ),
+            (
+                "[portal.sms]\nurl = \"https://a..b/send\"\n",
+                "d.toml:2:1: ",
+                &[
+                    "portal.sms.url is not a valid URL",
+                    "\"a..b\" is not a host name",
+                ],
+            ),
+            (
+                "[portal.sms]\nurl = \"https://sms.example.com/#x\"\n",
+                "d.toml:2:1: ",
+                &["portal.sms.url must not have a #fragment"],
+            ),
+            (
+                "[portal.sms]\nauth_env = \"DC_SMS_KEY\"\nurl = \"http://sms.example.com/send?key=k\"\n",
+                "d.toml:3:1: ",
+                &[
+                    "portal.sms.url is an http:// URL but portal.sms.auth_env is set",
+                    "cleartext",
+                ],
+            ),
+            (
+                "[portal.sms]\nauth_env = \"DC_SMS_KEY\"\nurl = \"http://127.0.0.2.example.com/\"\n",
+                "d.toml:3:1: ",
+                &["cleartext"],
+            ),
+            (
                 "[portal.sms]\nurl = \"https://sms.example.com\"\n  timeout_secs = 0\n",
                 "d.toml:3:3: ",
                 &["portal.sms.timeout_secs must be between 1 and 60, not 0"],
@@ -754,5 +820,48 @@ mod tests {
                 assert!(e.contains(w), "{text:?}: {e} lacks {w:?}");
             }
         }
+    }
+    #[test]
+    fn sms_hook_urls_are_parsed_and_cleartext_secrets_refused() {
+        // Loopback hooks may take the secret over http://; https:// anywhere.
+        for (u, auth) in [
+            ("http://127.0.0.1:8080/sms", true),
+            ("http://127.9.8.7/sms", true),
+            ("http://[::1]:9000/sms", true),
+            ("http://LOCALHOST/sms", true),
+            ("http://localhost./sms", true),
+            ("https://sms.example.com/send?route=eu", true),
+            ("http://sms.example.com/send", false),
+            ("HTTPS://sms.example.com:8443", false),
+        ] {
+            let text = format!(
+                "[portal.sms]\nurl = \"{u}\"\n{}",
+                if auth {
+                    "auth_env = \"DC_SMS_KEY\"\n"
+                } else {
+                    ""
+                }
+            );
+            let c = Config::from_toml(&text, "d.toml").unwrap_or_else(|e| panic!("{u}: {e}"));
+            assert_eq!(c.portal.sms.url.as_deref(), Some(u));
+        }
+        for (u, auth) in [
+            ("http://128.0.0.1/sms", true),
+            ("http://[::2]/sms", true),
+            ("http://localhost.example.com/sms", true),
+            ("https://[::1", false),
+            ("https://h:99999/", false),
+            ("https://a..b", false),
+            ("https://.example.com/", false),
+            ("https://:443/", false),
+            ("http://%zz/", false),
+        ] {
+            let e = super::hook_url("portal.sms.url", u, auth).expect_err(u);
+            assert!(e.starts_with("portal.sms.url "), "{u}: {e}");
+        }
+        // A key in the query string is not repeated in the sentence.
+        let e =
+            super::hook_url("portal.sms.url", "https://h:99999/s?key=SeCrEt", false).unwrap_err();
+        assert!(!e.contains("SeCrEt"), "{e}");
     }
 }

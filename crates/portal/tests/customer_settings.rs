@@ -471,6 +471,35 @@ async fn sms_channel_posts_the_code_to_the_configured_hook() {
         Err(e) => panic!("another error: {e}"),
         Ok(_) => panic!("the portal started without the hook's credentials"),
     }
+    // Nor with a URL the client cannot use, or one that would carry the secret in cleartext
+    // (the configuration file's checks refuse these too; the portal does not rely on them).
+    for (url, words) in [
+        ("https://[::1", &["portal.sms.url is not a valid URL"][..]),
+        (
+            "https://h:99999/",
+            &["portal.sms.url is not a valid URL", "port"],
+        ),
+        ("https://a..b", &["\"a..b\" is not a host name"]),
+        (
+            "http://sms.example.com/send?key=SeCrEt",
+            &["portal.sms.url is an http:// URL", "cleartext"],
+        ),
+    ] {
+        let mut config = d.config.clone();
+        config.portal.sms.url = Some(url.into());
+        config.portal.sms.auth_env = Some("DC_TEST_SMS_HOOK_AUTH_NEVER_SET_7F3A".into());
+        let app = AppState::new(config, Policy::builtin(), d.store.clone());
+        match PortalState::load(app) {
+            Err(PortalError::Sms(e)) => {
+                for w in words {
+                    assert!(e.contains(w), "{url}: {e} lacks {w:?}");
+                }
+                assert!(!e.contains("SeCrEt"), "{e}");
+            }
+            Err(e) => panic!("{url}: another error: {e}"),
+            Ok(_) => panic!("the portal started with the SMS hook {url}"),
+        }
+    }
     // And were the hook unusable all the same, sends fail rather than go by email.
     let d3 = Deployment::new(Db::Sqlite, &toml, &[]).await;
     let app3 = d3.start();
@@ -492,13 +521,33 @@ async fn sends_story(db: Db) {
     let (_, link) = d.session(false).await;
     let app = d.start();
     let mut b = Browser::new("192.0.2.20");
+    let mut first_counted = 0;
     for _ in 0..2 {
         let r = b.post_from(&app, &link, "send").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        if first_counted == 0 {
+            first_counted = now_ms();
+        }
     }
+    let asked = now_ms();
     let r = b.post_from(&app, &link, "send").await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(d.sink.count(), 2);
+    // Retry-After covers the whole wait (the first code leaves the hour's window), rounded
+    // up: the first send was counted by `first_counted` and the refusal came after `asked`.
+    let longest_wait_ms = first_counted + 3_600_000 - asked;
+    let retry_after: i64 = r
+        .headers
+        .get(header::RETRY_AFTER)
+        .expect("Retry-After on the refused send")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        retry_after * 1000 >= longest_wait_ms && retry_after <= 3600,
+        "Retry-After {retry_after} s for a wait of up to {longest_wait_ms} ms"
+    );
 
     // A restart (or another instance on the same database): the count holds.
     let app = d.start();

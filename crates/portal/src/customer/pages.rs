@@ -309,17 +309,13 @@ async fn open(st: &CustomerState, v: &Visitor, token: &str) -> Result<Opened, Re
     let now = now_ms();
     let limiter = &st.limits.bad_tokens;
     if let Some(wait) = limiter.blocked(&v.ip, now) {
-        let mut res = message(
+        let res = message(
             v,
             StatusCode::TOO_MANY_REQUESTS,
             Msg::new(v.t().too_many_title, v.t().too_many_body),
             "",
         );
-        let secs = (wait / 1000).max(1);
-        if let Ok(h) = HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, h);
-        }
-        return Err(res);
+        return Err(with_retry_after(res, wait));
     }
     let invalid = |v: &Visitor| {
         limiter.hit(&v.ip, now);
@@ -577,18 +573,29 @@ fn channel_of(st: &CustomerState, o: &Opened) -> &'static str {
     }
 }
 
+/// A wait in whole seconds, rounded up (1,001 ms is 2 s) and at least 1: a client that waits
+/// this long is not refused again.
+fn wait_secs(wait_ms: i64) -> i64 {
+    (wait_ms.max(0).saturating_add(999) / 1000).max(1)
+}
+
+/// `res` with `Retry-After: wait_secs(wait_ms)`.
+fn with_retry_after(mut res: Response, wait_ms: i64) -> Response {
+    if let Ok(h) = HeaderValue::from_str(&wait_secs(wait_ms).to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, h);
+    }
+    res
+}
+
 /// A 429 message page with `Retry-After`.
 fn too_many(v: &Visitor, base: &str, wait_ms: i64) -> Response {
-    let mut res = message(
+    let res = message(
         v,
         StatusCode::TOO_MANY_REQUESTS,
         Msg::new(v.t().too_many_title, v.t().too_many_body),
         base,
     );
-    if let Ok(h) = HeaderValue::from_str(&(wait_ms / 1000).max(1).to_string()) {
-        res.headers_mut().insert(header::RETRY_AFTER, h);
-    }
-    res
+    with_retry_after(res, wait_ms)
 }
 
 /// `POST /verify/{token}/send`: sends a one-time code.
@@ -634,8 +641,8 @@ pub async fn send_code(
     }];
     let ticket = match limits::count(&st, &sends, now_ms()).await {
         Ok(Counted::Yes(t)) => t,
-        Ok(Counted::Over { .. }) => {
-            return start_page(
+        Ok(Counted::Over { retry_after_ms }) => {
+            let res = start_page(
                 &st,
                 &v,
                 &o,
@@ -644,6 +651,7 @@ pub async fn send_code(
                 &HashMap::new(),
                 None,
             );
+            return with_retry_after(res, retry_after_ms);
         }
         Err(e) => return internal(&v, "send limit", e),
     };
@@ -695,15 +703,18 @@ pub async fn send_code(
             tracing::info!(session = %o.session.id, channel, "one-time code sent");
             see_other(&format!("{}/code?via={channel}", o.base))
         }
-        Ok(CodeIssue::TooSoon { retry_after_ms }) => code_page_for(
-            &st,
-            &v,
-            &o,
-            StatusCode::TOO_MANY_REQUESTS,
-            channel,
-            None,
-            Some(fill(t.send_too_soon, (retry_after_ms / 1000).max(1))),
-            None,
+        Ok(CodeIssue::TooSoon { retry_after_ms }) => with_retry_after(
+            code_page_for(
+                &st,
+                &v,
+                &o,
+                StatusCode::TOO_MANY_REQUESTS,
+                channel,
+                None,
+                Some(fill(t.send_too_soon, wait_secs(retry_after_ms))),
+                None,
+            ),
+            retry_after_ms,
         ),
         Ok(CodeIssue::TooMany) => start_page(
             &st,

@@ -5,6 +5,7 @@
 
 use super::i18n::Lang;
 use doublecheck_gate::delivery::{self, DeliveryError};
+use doublecheck_gate::portal_config::hook_url;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -113,11 +114,10 @@ impl std::fmt::Debug for SmsHookSender {
 }
 
 impl SmsHookSender {
-    /// A hook at `url` (http or https), answering within `timeout`.
+    /// A hook at `url` (http or https, with a valid host and port), answering within
+    /// `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<SmsHookSender, String> {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!("the SMS hook must be an http(s) URL, not {url:?}"));
-        }
+        hook_url("portal.sms.url", url, false)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -132,8 +132,10 @@ impl SmsHookSender {
     }
 
     /// The same hook, authenticated by the header `name: value` on every request (the value
-    /// is marked sensitive: never logged).
+    /// is marked sensitive: never logged). Refused over `http://` unless the hook is on a
+    /// loopback address: the value would travel in cleartext.
     pub fn with_auth(mut self, name: &str, value: &str) -> Result<SmsHookSender, String> {
+        hook_url("portal.sms.url", &self.url, true)?;
         let n = reqwest::header::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("{name:?} is not a header name"))?;
         let mut v = reqwest::header::HeaderValue::from_str(value)
@@ -152,6 +154,8 @@ impl SmsHookSender {
         let Some(url) = &cfg.url else {
             return Err("portal.sms.url is not set".into());
         };
+        // The URL first, so that a hook refused for cleartext says so whatever the environment.
+        hook_url("portal.sms.url", url, cfg.auth_env.is_some())?;
         let hook = SmsHookSender::new(url, Duration::from_secs(cfg.timeout_secs.max(1)))?;
         match cfg.auth_value(env)? {
             Some(v) => hook.with_auth(&cfg.auth_header, &v.0),
@@ -206,7 +210,8 @@ impl CodeSender for SmsHookSender {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| format!("SMS hook: {e}"))?;
+                // Without the URL: its query string may hold a key, and this ends up in logs.
+                .map_err(|e| format!("SMS hook: {}", e.without_url()))?;
             if res.status().is_success() {
                 Ok(())
             } else {
