@@ -8,20 +8,33 @@
 //! - one font (`/Helvetica`, a standard font every reader has, WinAnsi encoding) and one
 //!   graphics state (35% opacity) are added to the document and named in each page's resources
 //!   (`DcMark`, `DcMarkGS`), inherited resources copied to the page first so nothing is hidden;
-//! - each page's contents become `[q] + original streams + [Q + watermark]`, so whatever graphics
-//!   state the original leaves behind (a transformation, a clip, a colour) cannot move, clip or
-//!   hide the watermark.
+//! - each page's contents become `[q…] + original streams + [Q…] + [watermark]`, with as many
+//!   `q` and `Q` as the original's own saves and restores need to come back to the page's
+//!   initial state (counted with lopdf's content parser), so whatever graphics state the
+//!   original leaves behind (a transformation, a clip, a colour, an unmatched `q` or `Q`) cannot
+//!   move, clip or hide the watermark;
+//! - pages of the same size share one watermark stream.
 //!
-//! Bounds: at most [`MAX_PAGES`] pages, page sizes clamped to 200 inches, the parser run under
+//! Bounds: at most [`MAX_PAGES`] pages, page sizes clamped to 200 inches, at most
+//! [`MAX_ADDED_BYTES`] added and [`MAX_READ_BYTES`] of page content read, the parser run under
 //! `catch_unwind` (a PDF library must not take the server down on a hostile file). Encrypted
-//! PDFs, PDFs without pages and anything lopdf cannot read are refused with [`PdfMarkError`];
-//! the caller decides what to show instead.
+//! PDFs, PDFs without pages, PDFs past the bounds and anything lopdf cannot read are refused
+//! with [`PdfMarkError`]; the caller decides what to show instead.
 
+use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Object, ObjectId, Stream, dictionary};
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The most pages marked; a longer document is refused.
 pub const MAX_PAGES: usize = 2_000;
+/// The most watermark bytes added to one document (one stream per distinct page size).
+const MAX_ADDED_BYTES: usize = 8 * 1024 * 1024;
+/// The most page content decompressed to balance the pages' graphics states, all pages
+/// together.
+const MAX_READ_BYTES: usize = 64 * 1024 * 1024;
+/// The deepest graphics-state nesting repaired around a page's content.
+const MAX_NESTING: usize = 64;
 /// The largest page side honoured, in points (200 inches); larger boxes are clamped.
 const MAX_SIDE_PT: f32 = 14_400.0;
 /// US Letter, for a page without a readable `/MediaBox`.
@@ -44,6 +57,8 @@ pub enum PdfMarkError {
     Pages(usize),
     /// lopdf could not read or write the file (or failed on it).
     Unreadable(String),
+    /// Marking would add or read more than the bounds allow.
+    TooLarge,
 }
 
 impl std::fmt::Display for PdfMarkError {
@@ -53,6 +68,7 @@ impl std::fmt::Display for PdfMarkError {
             PdfMarkError::Pages(0) => f.write_str("the PDF has no pages"),
             PdfMarkError::Pages(n) => write!(f, "the PDF has {n} pages (at most {MAX_PAGES})"),
             PdfMarkError::Unreadable(e) => write!(f, "the PDF could not be read: {e}"),
+            PdfMarkError::TooLarge => f.write_str("the PDF has too much page content to mark"),
         }
     }
 }
@@ -87,15 +103,43 @@ fn mark(bytes: &[u8], lines: &[String]) -> Result<Vec<u8>, PdfMarkError> {
         "ca" => 0.35,
         "CA" => 0.35,
     });
-    let open = doc.add_object(Stream::new(Dictionary::new(), b"q\n".to_vec()));
     let text = pdf_string(&lines.join("  |  "));
+    // One watermark stream per page size (most documents have one or two), and a budget on
+    // what is added and read, so that a small file of many huge or odd-sized pages cannot
+    // make the server build gigabytes.
+    let mut marks: HashMap<[i64; 4], ObjectId> = HashMap::new();
+    let mut saves: HashMap<usize, ObjectId> = HashMap::new();
+    let mut restores: HashMap<usize, ObjectId> = HashMap::new();
+    let mut added = 0usize;
+    let mut read = 0usize;
     for page in pages {
         let media = media_box(&doc, page);
         add_resource(&mut doc, page, b"Font", FONT_NAME, font).map_err(unreadable)?;
         add_resource(&mut doc, page, b"ExtGState", GS_NAME, gs).map_err(unreadable)?;
-        let mark = doc.add_object(Stream::new(Dictionary::new(), content(&text, media)));
+        let (open, close) = balance(&doc, page, &mut read)?;
+        let key = media.map(|v| v.round() as i64);
+        let mark = match marks.get(&key) {
+            Some(id) => *id,
+            None => {
+                let bytes = content(&text, media);
+                added += bytes.len();
+                if added > MAX_ADDED_BYTES {
+                    return Err(PdfMarkError::TooLarge);
+                }
+                let id = doc.add_object(Stream::new(Dictionary::new(), bytes));
+                marks.insert(key, id);
+                id
+            }
+        };
+        let open = *saves
+            .entry(open)
+            .or_insert_with(|| doc.add_object(Stream::new(Dictionary::new(), b"q\n".repeat(open))));
+        let close = *restores.entry(close).or_insert_with(|| {
+            doc.add_object(Stream::new(Dictionary::new(), b"Q\n".repeat(close)))
+        });
         let mut list = vec![Object::Reference(open)];
         list.extend(page_contents(&doc, page));
+        list.push(Object::Reference(close));
         list.push(Object::Reference(mark));
         doc.get_object_mut(page)
             .and_then(Object::as_dict_mut)
@@ -121,6 +165,40 @@ fn page_contents(doc: &Document, page: ObjectId) -> Vec<Object> {
         Ok(Object::Array(items)) => items.clone(),
         _ => Vec::new(),
     }
+}
+
+/// How many `q` to put before a page's own content and how many `Q` after it, so that the
+/// watermark starts from the page's initial graphics state whatever the content does: an
+/// unmatched `q` left open (its clip or transformation would apply to the mark) is closed, and
+/// extra `Q`s (which would pop the saved state) find one saved for each. Reads the page's
+/// content through lopdf's operator parser, charging `read` against [`MAX_READ_BYTES`].
+fn balance(
+    doc: &Document,
+    page: ObjectId,
+    read: &mut usize,
+) -> Result<(usize, usize), PdfMarkError> {
+    let remaining = MAX_READ_BYTES.saturating_sub(*read);
+    let content = doc
+        .get_page_content_with_limit(page, remaining)
+        .map_err(|_| PdfMarkError::TooLarge)?;
+    *read += content.len();
+    let (mut depth, mut lowest) = (0i64, 0i64);
+    for op in Content::decode_iter(&content) {
+        // A content stream lopdf cannot parse to the end: what was read counts; readers stop
+        // at the same place.
+        let Ok(op) = op else { break };
+        match op.operator.as_str() {
+            "q" => depth += 1,
+            "Q" => {
+                depth -= 1;
+                lowest = lowest.min(depth);
+            }
+            _ => {}
+        }
+    }
+    let open = (1 - lowest).clamp(1, MAX_NESTING as i64);
+    let close = (open + depth).clamp(0, MAX_NESTING as i64);
+    Ok((open as usize, close as usize))
 }
 
 /// The page's `/MediaBox` (inherited from the page tree when the page has none), normalized to
@@ -196,8 +274,8 @@ fn add_resource(
     Ok(())
 }
 
-/// The watermark's content stream for a page of `media` (`[x0, y0, width, height]`): the
-/// original's graphics state closed (`Q`), then the text in a state of its own.
+/// The watermark's content stream for pages of `media` (`[x0, y0, width, height]`), drawn
+/// from the page's initial graphics state (see [`balance`]) in a state of its own.
 fn content(text: &str, [x0, y0, w, h]: [f32; 4]) -> Vec<u8> {
     use std::fmt::Write as _;
     // Helvetica's average advance is about half the font size; a row repeats the text often
@@ -213,7 +291,7 @@ fn content(text: &str, [x0, y0, w, h]: [f32; 4]) -> Vec<u8> {
     let mut s = String::with_capacity(256 + row.len() * 8);
     let _ = write!(
         s,
-        "Q\nq\n/{GS_NAME} gs\n0.78 0.06 0.06 rg\nBT\n/{FONT_NAME} {ROW_SIZE} Tf\n"
+        "q\n/{GS_NAME} gs\n0.78 0.06 0.06 rg\nBT\n/{FONT_NAME} {ROW_SIZE} Tf\n"
     );
     // Rows at 30°, starting below the page's bottom left corner so that the rows' left ends
     // cover the lower left triangle too.
@@ -319,7 +397,11 @@ mod tests {
                 "original kept: {content}"
             );
             let after = content.split("Licence 1234").nth(1).unwrap();
-            assert!(after.contains("Q\nq\n/DcMarkGS gs"), "state reset: {after}");
+            // The unmatched `q` of the original is closed before the mark's own state.
+            assert!(
+                after.contains("Q\nQ\n\nq\n/DcMarkGS gs"),
+                "state reset: {after}"
+            );
             assert!(
                 after.contains(
                     "viewed by rev@example.com  |  2026-11-29 10:00 UTC  |  doc_1 \\(copy\\)"
@@ -349,6 +431,72 @@ mod tests {
         for cut in (0..pdf.len()).step_by(7) {
             let _ = mark_pdf(&pdf[..cut], &lines());
         }
+    }
+
+    /// A document of `pages` pages; page `i` of `size(i)` points square with `content`.
+    fn pages_doc(pages: usize, size: impl Fn(usize) -> i64, content: &[u8]) -> Vec<u8> {
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let stream = doc.add_object(Stream::new(Dictionary::new(), content.to_vec()));
+        let kids: Vec<Object> = (0..pages)
+            .map(|i| {
+                let s = size(i);
+                doc.add_object(dictionary! {
+                    "Type" => "Page", "Parent" => pages_id, "Contents" => stream,
+                    "MediaBox" => vec![0.into(), 0.into(), s.into(), s.into()],
+                })
+                .into()
+            })
+            .collect();
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(dictionary! {
+                "Type" => "Pages", "Kids" => kids, "Count" => pages as i64,
+            }),
+        );
+        let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        doc.trailer.set("Root", catalog);
+        let mut out = Vec::new();
+        doc.save_to(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn extra_restores_find_a_saved_state_each() {
+        // Two `Q` too many, then a clip: the mark must not be clipped.
+        let pdf = pages_doc(1, |_| 600, b"Q Q 0 0 1 1 re W n");
+        let marked = Document::load_mem(&mark_pdf(&pdf, &lines()).unwrap()).unwrap();
+        let page = marked.get_pages()[&1];
+        let content = String::from_utf8_lossy(&marked.get_page_content(page)).into_owned();
+        assert!(
+            content.starts_with("q\nq\nq\n\nQ Q 0 0 1 1 re W n"),
+            "{content}"
+        );
+        assert!(content.contains("W n\nQ\n\nq\n/DcMarkGS gs"), "{content}");
+    }
+
+    #[test]
+    fn many_huge_pages_share_one_mark_and_odd_sizes_hit_the_budget() {
+        // 2,000 pages of the largest size: one shared watermark stream, a bounded file.
+        let pdf = pages_doc(MAX_PAGES, |_| 14_400, b"");
+        let marked = mark_pdf(&pdf, &lines()).unwrap();
+        assert!(
+            marked.len() < pdf.len() + 4 * 1024 * 1024,
+            "{} bytes",
+            marked.len()
+        );
+        // As many distinct huge sizes: refused before it grows past the budget.
+        let pdf = pages_doc(MAX_PAGES, |i| 14_400 - i as i64, b"");
+        assert!(matches!(
+            mark_pdf(&pdf, &lines()),
+            Err(PdfMarkError::TooLarge)
+        ));
+        // More pages than marked at all.
+        let pdf = pages_doc(MAX_PAGES + 1, |_| 600, b"");
+        assert!(matches!(
+            mark_pdf(&pdf, &lines()),
+            Err(PdfMarkError::Pages(n)) if n == MAX_PAGES + 1
+        ));
     }
 
     #[test]
