@@ -19,7 +19,7 @@
 //! - the worker `serve` runs ([`run`]) sends every due notice, retries temporary failures with
 //!   a doubling pause (`notices.retry_initial_secs`, at most `notices.retry_max_secs`), and
 //!   gives a notice up when the upstream refuses it for good (5xx) or has not accepted it
-//!   `notices.give_up_after_secs` after it was queued — logged, counted, and audited as
+//!   `notices.give_up_after_secs` after it was queued (or queued again) — logged, counted, and audited as
 //!   `notice.give_up`. It picks up the notices left pending by an earlier run.
 //!
 //! A notice is claimed before each attempt (no two workers, in one gate or in several sharing
@@ -52,8 +52,10 @@ pub const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Due notices read per pass, and tried at once.
 const BATCH: u32 = 100;
 const PARALLEL: usize = 8;
-/// Most findings listed in one notice.
+/// Most findings listed in one notice (the others are counted).
 const MAX_FINDINGS: usize = 20;
+/// Most rule reasons listed in one notice (the others are counted).
+const MAX_REASONS: usize = 20;
 /// Most recipients named in one notice (the others are counted).
 const MAX_NAMED_RECIPIENTS: usize = 5;
 /// Headers read from the held message (Subject, Message-ID, Auto-Submitted), at most.
@@ -295,18 +297,27 @@ pub fn safe_way_text() -> String {
 /// severity, masked evidence, why it matters, how to fix it).
 fn findings(t: &mut String, verdict: &serde_json::Value) {
     let mut reasons: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut more = 0usize;
     for r in verdict["rules"].as_array().into_iter().flatten() {
         if let Some(reason) = r["reason"].as_str().map(|s| one_line(s, 500))
             && !reason.is_empty()
-            && !reasons.contains(&reason)
+            && seen.insert(reason.clone())
         {
-            reasons.push(reason);
+            if reasons.len() < MAX_REASONS {
+                reasons.push(reason);
+            } else {
+                more += 1;
+            }
         }
     }
     if !reasons.is_empty() {
         t.push_str("\nWhy:\n");
         for r in &reasons {
             wrap(t, &format!("- {r}"), "  ", 76);
+        }
+        if more > 0 {
+            let _ = writeln!(t, "  … and {more} more");
         }
     }
     let list = verdict["findings"]
@@ -453,11 +464,18 @@ pub fn for_hold(state: &AppState, event: &Event, hold: &Hold) -> Option<NewNotic
         crate::metrics::record_notice(label, "skipped");
         return None;
     };
-    Some(NewNotice {
+    let notice = NewNotice {
         event: label.to_string(),
         recipient,
         raw,
-    })
+    };
+    // The store leaves out a notice its outbox does not take (and keeps the hold); say so here.
+    if let Err(e) = notice.check() {
+        tracing::warn!(hold = %hold.id, event = label, error = %e, "no notice: {e}");
+        crate::metrics::record_notice(label, "skipped");
+        return None;
+    }
+    Some(notice)
 }
 
 /// A notice was stored (`None`: none was, or the hold had one for this event already): count
@@ -538,7 +556,8 @@ enum Tried {
     /// A temporary failure: the next attempt is due then.
     Retry(i64),
     GaveUp,
-    /// The store could not record the outcome; the notice is due again when its claim ends.
+    /// The store did not record the outcome (unreachable, or the claim had ended); the notice
+    /// is due again when its claim ends, unless another worker has it.
     Unrecorded,
 }
 
@@ -574,12 +593,9 @@ async fn send_now(state: &AppState, id: &str) {
 
 /// Claims `notice` (due at `due`) and makes one attempt; `None` when another worker had it.
 async fn claim_and_try(state: &AppState, notice: Notice, due: i64) -> Option<Tried> {
-    match state
-        .store
-        .notice_claim(&notice.id, due, now_ms().saturating_add(LEASE_MS))
-        .await
-    {
-        Ok(true) => Some(attempt(state, &notice).await),
+    let lease = now_ms().saturating_add(LEASE_MS);
+    match state.store.notice_claim(&notice.id, due, lease).await {
+        Ok(true) => Some(attempt(state, &notice, lease).await),
         Ok(false) => None,
         Err(e) => {
             tracing::warn!(notice = %notice.id, error = %e, "notice: cannot claim; retrying later");
@@ -588,14 +604,15 @@ async fn claim_and_try(state: &AppState, notice: Notice, due: i64) -> Option<Tri
     }
 }
 
-/// One attempt at a claimed notice, and its outcome recorded.
+/// One attempt at a notice claimed until `lease` (the claim's value: a failure is recorded
+/// only while the claim is still this one), and its outcome recorded.
 ///
 /// Exactly once, nearly: the notice is claimed before it is sent, and marked sent as soon as
 /// the upstream accepted it (250 after the data). If the gate dies (or the database is
 /// unreachable for longer than the claim) between that 250 and the mark, the notice is due
 /// again when the claim ends ([`LEASE_MS`]) and is sent a second time: that is the only
 /// window, and it is at least once, never zero.
-async fn attempt(state: &AppState, n: &Notice) -> Tried {
+async fn attempt(state: &AppState, n: &Notice, lease: i64) -> Tried {
     let notices = &state.config.notices;
     let result = match upstream(state) {
         None => Err(DeliveryError::Temporary(
@@ -615,7 +632,9 @@ async fn attempt(state: &AppState, n: &Notice) -> Tried {
         }
     };
     let tries = n.attempts.saturating_add(1);
-    let age = Duration::from_millis(u64::try_from(now_ms() - n.created_at_ms).unwrap_or(0));
+    // Queued, or queued again after being given up: the give-up age counts from then.
+    let since = n.queued_since_ms();
+    let age = Duration::from_millis(u64::try_from(now_ms() - since).unwrap_or(0));
     match result {
         Ok(()) => {
             // Accepted: mark it at once, and keep trying for a while under the claim.
@@ -639,23 +658,28 @@ async fn attempt(state: &AppState, n: &Notice) -> Tried {
             crate::metrics::record_notice(&n.event, "sent");
             Tried::Unrecorded
         }
-        Err(DeliveryError::Permanent(e)) => give_up(state, n, &e, "the upstream refused it").await,
+        Err(DeliveryError::Permanent(e)) => {
+            give_up(state, n, lease, &e, "the upstream refused it").await
+        }
         Err(DeliveryError::Temporary(e)) => {
-            let deadline = n
-                .created_at_ms
-                .saturating_add(secs_ms(notices.give_up_after_secs));
+            let deadline = since.saturating_add(secs_ms(notices.give_up_after_secs));
             let now = now_ms();
             if now >= deadline {
                 let why = format!(
                     "not accepted within notices.give_up_after_secs ({} s)",
                     notices.give_up_after_secs
                 );
-                return give_up(state, n, &e, &why).await;
+                return give_up(state, n, lease, &e, &why).await;
             }
             let pause = i64::try_from(backoff(notices, tries).as_millis()).unwrap_or(i64::MAX);
             let next = now.saturating_add(pause).min(deadline);
-            match state.store.notice_retry_at(&n.id, &e, next).await {
-                Ok(_) => {
+            match state.store.notice_retry_at(&n.id, lease, &e, next).await {
+                Ok(false) => {
+                    tracing::warn!(notice = %n.id, error = %e,
+                        "notice: attempt failed after its claim ended; not recorded");
+                    Tried::Unrecorded
+                }
+                Ok(true) => {
                     tracing::warn!(hold = %n.hold_id, notice = %n.id, event = %n.event,
                         to = %n.recipient, tries, age_secs = age.as_secs(), error = %e,
                         retry_in_secs = (next - now) / 1000, "notice not sent yet; will retry");
@@ -672,9 +696,18 @@ async fn attempt(state: &AppState, n: &Notice) -> Tried {
     }
 }
 
-async fn give_up(state: &AppState, n: &Notice, error: &str, why: &str) -> Tried {
-    match state.store.notice_give_up(&n.id, error, why, true).await {
-        Ok(_) => {
+async fn give_up(state: &AppState, n: &Notice, lease: i64, error: &str, why: &str) -> Tried {
+    match state
+        .store
+        .notice_give_up(&n.id, lease, error, why, true)
+        .await
+    {
+        Ok(false) => {
+            tracing::warn!(notice = %n.id, error = %error,
+                "notice: not given up, it was sent, given up, or claimed again meanwhile");
+            Tried::Unrecorded
+        }
+        Ok(true) => {
             tracing::error!(hold = %n.hold_id, notice = %n.id, event = %n.event,
                 to = %n.recipient, tries = n.attempts.saturating_add(1), error = %error,
                 "notice given up: {why}");
@@ -889,6 +922,41 @@ mod tests {
         let body = parsed.body_text(0).expect("text").to_string();
         assert!(body.contains("approved by rita"), "{body}");
         assert!(!body.contains("Reviewer's reason"), "{body}");
+    }
+
+    /// However many rules and findings a verdict has, a notice lists at most twenty of each,
+    /// counts the rest, and stays small enough for the outbox.
+    #[test]
+    fn many_rules_and_findings_are_capped() {
+        let long = "x".repeat(5000);
+        let rules: Vec<serde_json::Value> = (0..500)
+            .map(|i| serde_json::json!({"reason": format!("rule {i} {long}")}))
+            .collect();
+        let findings: Vec<serde_json::Value> = (0..500)
+            .map(|i| {
+                serde_json::json!({"id": format!("d{i}"), "severity": "high",
+                    "evidence": long, "reason": long, "fix": long})
+            })
+            .collect();
+        let v = serde_json::json!({"rules": rules, "findings": findings});
+        let rcpts = vec!["a@gmail.com".to_string()];
+        let text = body(&Event::Held, &about(&v, &rcpts));
+        assert!(text.contains("- rule 19\n"), "{text}");
+        assert!(!text.contains("- rule 20\n"), "{text}");
+        assert!(text.contains("  … and 480 more"), "{text}");
+        assert_eq!(text.matches("… and 480 more").count(), 2, "{text}");
+        assert!(
+            text.contains("- d19 (high)") && !text.contains("- d20 ("),
+            "{text}"
+        );
+        let (to, raw) = build("dc@mail.example", &Event::Held, &about(&v, &rcpts)).expect("built");
+        assert!(raw.len() < 128 * 1024, "{} bytes", raw.len());
+        let n = NewNotice {
+            event: "held".into(),
+            recipient: to,
+            raw,
+        };
+        assert!(n.check().is_ok());
     }
 
     #[test]

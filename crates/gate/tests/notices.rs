@@ -459,6 +459,23 @@ async fn notices_are_given_up_after_their_age_or_a_permanent_refusal() {
         metrics.contains("doublecheck_notices_total{event=\"held\",result=\"failed\"}"),
         "{metrics}"
     );
+    // Queued again after it was given up by age: its age counts from the requeue, so a
+    // temporary failure is retried, not given up at once (counted from its creation, more
+    // than notices.give_up_after_secs ago, it would be).
+    let mut c = config(dir.path(), &db, down);
+    c.notices.give_up_after_secs = 5;
+    let old = Duration::from_millis(u64::try_from(n.created_at_ms).unwrap() + 6_000);
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    tokio::time::sleep(old.saturating_sub(since_epoch)).await;
+    let gate = Gate::start(c).await;
+    let back = store.notice_requeue(&n.id, "admin").await.unwrap();
+    assert_eq!(back.attempts, 0);
+    let again = wait_attempts(&store, &hold, 1).await;
+    gate.stop().await;
+    assert_eq!(again.status(), NoticeStatus::Pending, "{again:?}");
+    assert!(again.failed_at_ms.is_none(), "{again:?}");
     store.close().await;
 }
 

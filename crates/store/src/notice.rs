@@ -32,7 +32,10 @@ pub struct NewNotice {
 }
 
 impl NewNotice {
-    pub(crate) fn check(&self) -> Result<(), StoreError> {
+    /// Whether the outbox takes this notice (event and recipient bounded, the message between 1
+    /// byte and [`MAX_NOTICE_BYTES`]). A notice that fails this is not queued: the hold or
+    /// decision it is about is stored without it.
+    pub fn check(&self) -> Result<(), StoreError> {
         text("event", &self.event, 32, false)?;
         text("recipient", &self.recipient, MAX_ADDRESS, false)?;
         if self.raw.is_empty() || self.raw.len() > MAX_NOTICE_BYTES {
@@ -90,6 +93,9 @@ pub struct Notice {
     pub last_error: Option<String>,
     pub sent_at_ms: Option<i64>,
     pub failed_at_ms: Option<i64>,
+    /// When it was last queued again after being given up ([`Store::notice_requeue`]); its
+    /// give-up age counts from the later of this and `created_at_ms`.
+    pub requeued_at_ms: Option<i64>,
 }
 
 impl Notice {
@@ -101,6 +107,12 @@ impl Notice {
         } else {
             NoticeStatus::Pending
         }
+    }
+
+    /// Since when it has been waiting: queued, or queued again after being given up.
+    pub fn queued_since_ms(&self) -> i64 {
+        self.requeued_at_ms
+            .map_or(self.created_at_ms, |r| r.max(self.created_at_ms))
     }
 
     /// Creation time, RFC 3339 UTC.
@@ -129,10 +141,10 @@ pub struct NoticeBacklog {
 }
 
 const NOTICE_COLS: &str = "id, hold_id, event, recipient, raw, created_at_ms, attempts, \
-     next_attempt_at_ms, last_attempt_at_ms, last_error, sent_at_ms, failed_at_ms";
+     next_attempt_at_ms, last_attempt_at_ms, last_error, sent_at_ms, failed_at_ms, requeued_at_ms";
 /// Without the message, for lists.
 const NOTICE_LIST_COLS: &str = "id, hold_id, event, recipient, created_at_ms, attempts, \
-     next_attempt_at_ms, last_attempt_at_ms, last_error, sent_at_ms, failed_at_ms";
+     next_attempt_at_ms, last_attempt_at_ms, last_error, sent_at_ms, failed_at_ms, requeued_at_ms";
 
 /// Queues `n` for `hold_id` inside the caller's write transaction, due at once. `None` when
 /// the hold already has a notice for this event (it is kept as it is).
@@ -173,6 +185,7 @@ pub(crate) async fn notice_insert(
         last_error: None,
         sent_at_ms: None,
         failed_at_ms: None,
+        requeued_at_ms: None,
     }))
 }
 
@@ -195,6 +208,7 @@ fn notice_from_row(r: &AnyRow, with_raw: bool) -> Result<Notice, StoreError> {
         last_error: r.try_get("last_error")?,
         sent_at_ms: r.try_get("sent_at_ms")?,
         failed_at_ms: r.try_get("failed_at_ms")?,
+        requeued_at_ms: r.try_get("requeued_at_ms")?,
     })
 }
 
@@ -335,7 +349,9 @@ impl Store {
         .await
     }
 
-    /// Records that the upstream accepted the notice: it is never sent again. Idempotent.
+    /// Records that the upstream accepted the notice: it is never sent again. Idempotent. It
+    /// does not ask for the claim: whoever got the upstream's 250 marks it, even after its
+    /// claim ended (a notice accepted once is sent, whatever another worker is doing with it).
     pub async fn notice_sent(&self, id: &str) -> Result<(), StoreError> {
         self.timed(async {
             let now = now_ms();
@@ -353,11 +369,14 @@ impl Store {
         .await
     }
 
-    /// Records a failed attempt and when to try again. Nothing changes for a notice that was
-    /// sent or given up meanwhile. Returns whether it was recorded.
+    /// Records a failed attempt made under the claim `lease_ms` (the `lease_until_ms` given to
+    /// [`Store::notice_claim`]) and when to try again. Nothing changes for a notice that was
+    /// sent, given up, or claimed by someone else meanwhile (the claim ended). Returns whether
+    /// it was recorded.
     pub async fn notice_retry_at(
         &self,
         id: &str,
+        lease_ms: i64,
         error: &str,
         next_attempt_at_ms: i64,
     ) -> Result<bool, StoreError> {
@@ -366,12 +385,14 @@ impl Store {
             Ok(sqlx::query(
                 "UPDATE notice_outbox SET attempts = attempts + 1, last_attempt_at_ms = $1, \
                  last_error = $2, next_attempt_at_ms = $3 \
-                 WHERE id = $4 AND sent_at_ms IS NULL AND failed_at_ms IS NULL",
+                 WHERE id = $4 AND next_attempt_at_ms = $5 \
+                 AND sent_at_ms IS NULL AND failed_at_ms IS NULL",
             )
             .bind(now_ms())
             .bind(&error)
             .bind(next_attempt_at_ms)
             .bind(id)
+            .bind(lease_ms)
             .execute(self.pool())
             .await?
             .rows_affected()
@@ -380,12 +401,15 @@ impl Store {
         .await
     }
 
-    /// Gives a pending notice up (after a failed attempt when `attempted`): it is never sent,
-    /// and `notice.give_up` goes into the audit log with `why` and the last error, in the same
-    /// transaction. Returns whether it was given up now (`false`: sent or given up already).
+    /// Gives a pending notice up under the claim `lease_ms` (the `lease_until_ms` given to
+    /// [`Store::notice_claim`]; after a failed attempt when `attempted`): it is never sent, and
+    /// `notice.give_up` goes into the audit log with `why` and the last error, in the same
+    /// transaction. Returns whether it was given up now (`false`: sent or given up already, or
+    /// claimed by someone else since).
     pub async fn notice_give_up(
         &self,
         id: &str,
+        lease_ms: i64,
         error: &str,
         why: &str,
         attempted: bool,
@@ -396,9 +420,14 @@ impl Store {
             let mut tx = self.begin_write().await?;
             let sql = format!(
                 "SELECT {NOTICE_LIST_COLS} FROM notice_outbox WHERE id = $1 \
-                 AND sent_at_ms IS NULL AND failed_at_ms IS NULL"
+                 AND next_attempt_at_ms = $2 AND sent_at_ms IS NULL AND failed_at_ms IS NULL"
             );
-            let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
+            let Some(row) = sqlx::query(&sql)
+                .bind(id)
+                .bind(lease_ms)
+                .fetch_optional(&mut *tx)
+                .await?
+            else {
                 tx.rollback().await?;
                 return Ok(false);
             };
@@ -406,18 +435,27 @@ impl Store {
             let head = lock_head(&mut tx).await?;
             let now = now_ms();
             let bump = i64::from(attempted);
-            sqlx::query(
+            let changed = sqlx::query(
                 "UPDATE notice_outbox SET attempts = attempts + $1, \
                  last_attempt_at_ms = CASE WHEN $2 = 1 THEN $3 ELSE last_attempt_at_ms END, \
-                 last_error = $4, next_attempt_at_ms = NULL, failed_at_ms = $3 WHERE id = $5",
+                 last_error = $4, next_attempt_at_ms = NULL, failed_at_ms = $3 \
+                 WHERE id = $5 AND next_attempt_at_ms = $6 \
+                 AND sent_at_ms IS NULL AND failed_at_ms IS NULL",
             )
             .bind(bump)
             .bind(bump)
             .bind(now)
             .bind(&error)
             .bind(id)
+            .bind(lease_ms)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if changed != 1 {
+                // Sent, given up or claimed again since it was read: no audit entry either.
+                tx.rollback().await?;
+                return Ok(false);
+            }
             let details = serde_json::json!({
                 "notice": n.id,
                 "event": n.event,
@@ -443,7 +481,9 @@ impl Store {
     }
 
     /// Puts a notice that was given up back in the queue, due now (after the cause was fixed),
-    /// with `notice.requeue` by `actor` in the audit log. `Conflict` unless it was given up.
+    /// with `notice.requeue` by `actor` in the audit log. It starts over: no attempts counted,
+    /// and its give-up age counting from now (`requeued_at_ms`). `Conflict` unless it was given
+    /// up.
     pub async fn notice_requeue(&self, id: &str, actor: &str) -> Result<Notice, StoreError> {
         text("id", id, MAX_TEXT, false)?;
         text("actor", actor, MAX_ADDRESS, false)?;
@@ -465,8 +505,8 @@ impl Store {
             let head = lock_head(&mut tx).await?;
             let now = now_ms();
             sqlx::query(
-                "UPDATE notice_outbox SET next_attempt_at_ms = $1, failed_at_ms = NULL \
-                 WHERE id = $2",
+                "UPDATE notice_outbox SET next_attempt_at_ms = $1, failed_at_ms = NULL, \
+                 requeued_at_ms = $1, attempts = 0 WHERE id = $2",
             )
             .bind(now)
             .bind(id)
@@ -482,6 +522,8 @@ impl Store {
             tx.commit().await?;
             n.next_attempt_at_ms = Some(now);
             n.failed_at_ms = None;
+            n.requeued_at_ms = Some(now);
+            n.attempts = 0;
             Ok(n)
         })
         .await

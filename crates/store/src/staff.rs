@@ -871,7 +871,8 @@ impl Store {
     /// the original's delivery records marked done so that no retry of a plain release ever
     /// sends the unfixed message. The caller then delivers the fixed message under
     /// [`HoldFix::delivery_key`] and calls [`Store::hold_fix_delivered`]. The sender's notice
-    /// that `notice` builds from the released hold is queued in the same transaction.
+    /// that `notice` builds from the released hold is queued in the same transaction (left out
+    /// when it fails [`NewNotice::check`]; the release is stored all the same).
     #[allow(clippy::too_many_arguments)]
     pub async fn release_fixed(
         &self,
@@ -941,11 +942,9 @@ impl Store {
                 .await?;
             }
             // The sender's release notice, in the same transaction as the decision.
-            let queued = match notice(&hold) {
-                Some(n) => {
-                    n.check()?;
-                    notice_insert(&mut tx, id, &n).await?
-                }
+            // A notice the outbox does not take is left out, never the release.
+            let queued = match notice(&hold).filter(|n| n.check().is_ok()) {
+                Some(n) => notice_insert(&mut tx, id, &n).await?,
                 None => None,
             };
             tx.commit().await?;

@@ -225,6 +225,8 @@ impl Store {
 
     /// Like [`Store::create_hold`], and queues the notice `notice` builds from the new hold
     /// (its id included) in the same transaction: the hold is never stored without its notice.
+    /// A notice the outbox does not take ([`NewNotice::check`]: too large) is left out and the
+    /// hold stored without it (`None`).
     pub async fn create_hold_notify(
         &self,
         h: NewHold,
@@ -293,7 +295,8 @@ impl Store {
             decided_at: None,
             decision_reason: None,
         };
-        let notice = notice(&hold).map(|n| n.check().map(|()| n)).transpose()?;
+        // A notice the outbox does not take is left out: the hold is stored all the same.
+        let notice = notice(&hold).filter(|n| n.check().is_ok());
         let (id, h) = (&hold.id, &hold);
         let queued = self
             .timed(async {
@@ -442,7 +445,8 @@ impl Store {
 
     /// Like [`Store::decide_hold_with`], and queues the notice `notice` builds from the decided
     /// hold in the same transaction: the decision is never stored without its notice (one per
-    /// hold and event: a notice queued before for the same event is kept, not doubled).
+    /// hold and event: a notice queued before for the same event is kept, not doubled). A
+    /// notice that fails [`NewNotice::check`] is left out (`None`); the decision is stored.
     pub async fn decide_hold_notify(
         &self,
         id: &str,
@@ -462,11 +466,9 @@ impl Store {
             let head = lock_head(&mut tx).await?;
             match decide_in_tx(&mut tx, head, id, decision, actor, reason, extra).await? {
                 Decided::Done(hold) => {
-                    let queued = match notice(&hold) {
-                        Some(n) => {
-                            n.check()?;
-                            notice_insert(&mut tx, id, &n).await?
-                        }
+                    // A notice the outbox does not take is left out, never the decision.
+                    let queued = match notice(&hold).filter(|n| n.check().is_ok()) {
+                        Some(n) => notice_insert(&mut tx, id, &n).await?,
                         None => None,
                     };
                     tx.commit().await?;

@@ -74,11 +74,34 @@ async fn story(store: Store) {
     // The claim ends: due again (the claimer died).
     assert_eq!(store.notices_due(lease, 10).await.unwrap().len(), 1);
 
+    // Only the claim's owner records an outcome: a stale lease (the claim read before, or
+    // another) neither retries nor gives up, and leaves no audit entry.
+    let before = actions(&store).await;
+    for stale in [at, lease + 1] {
+        assert!(
+            !store
+                .notice_retry_at(&held.id, stale, "stale", now_ms())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .notice_give_up(&held.id, stale, "stale", "test", true)
+                .await
+                .unwrap()
+        );
+    }
+    let n = store.get_notice(&held.id).await.unwrap().unwrap();
+    assert_eq!(n.status(), NoticeStatus::Pending);
+    assert_eq!((n.attempts, n.next_attempt_at_ms), (0, Some(lease)));
+    assert!(n.last_error.is_none(), "{n:?}");
+    assert_eq!(actions(&store).await, before);
+
     // A failed attempt: counted, the error kept, due at the time given.
     let retry_at = now_ms() + 5_000;
     assert!(
         store
-            .notice_retry_at(&held.id, "451 4.3.0 try\r\nlater", retry_at)
+            .notice_retry_at(&held.id, lease, "451 4.3.0 try\r\nlater", retry_at)
             .await
             .unwrap()
     );
@@ -95,12 +118,8 @@ async fn story(store: Store) {
     );
 
     // Sent: never due again, and a late failure report changes nothing.
-    assert!(
-        store
-            .notice_claim(&held.id, retry_at, now_ms() + 120_000)
-            .await
-            .unwrap()
-    );
+    let lease = now_ms() + 120_000;
+    assert!(store.notice_claim(&held.id, retry_at, lease).await.unwrap());
     store.notice_sent(&held.id).await.unwrap();
     store.notice_sent(&held.id).await.unwrap();
     let n = store.get_notice(&held.id).await.unwrap().unwrap();
@@ -109,13 +128,13 @@ async fn story(store: Store) {
     assert!(n.next_attempt_at_ms.is_none());
     assert!(
         !store
-            .notice_retry_at(&held.id, "late", now_ms())
+            .notice_retry_at(&held.id, lease, "late", now_ms())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .notice_give_up(&held.id, "late", "test", true)
+            .notice_give_up(&held.id, lease, "late", "test", true)
             .await
             .unwrap()
     );
@@ -180,10 +199,18 @@ async fn story(store: Store) {
     );
 
     // Given up: failed, never due, audited in the same transaction; then queued again.
+    let lease = now_ms() + 60_000;
+    assert!(
+        store
+            .notice_claim(&rejected.id, rejected.next_attempt_at_ms.unwrap(), lease)
+            .await
+            .unwrap()
+    );
     assert!(
         store
             .notice_give_up(
                 &rejected.id,
+                lease,
                 "550 5.1.1 no such user",
                 "the upstream refused it",
                 true
@@ -227,6 +254,7 @@ async fn story(store: Store) {
     );
     let back = store.notice_requeue(&rejected.id, "admin").await.unwrap();
     assert_eq!(back.status(), NoticeStatus::Pending);
+    assert_eq!(store.get_notice(&back.id).await.unwrap().unwrap(), back);
     assert_eq!(store.notices_due(now_ms() + 1, 10).await.unwrap().len(), 1);
     let backlog = store.notice_backlog().await.unwrap();
     assert_eq!(backlog.pending, 1);
@@ -242,18 +270,144 @@ async fn story(store: Store) {
     assert_eq!(of_hold.len(), 2);
     assert!(store.audit_verify().await.unwrap().is_ok());
 
-    // Bounded input.
-    let e = store
-        .create_hold_notify(new_hold(), |_| {
-            Some(NewNotice {
-                event: "held".into(),
-                recipient: "agent@example.com".into(),
-                raw: vec![b'x'; doublecheck_store::MAX_NOTICE_BYTES + 1],
-            })
+    // A notice the outbox does not take is left out; the hold and the decision are stored.
+    let too_big = |event: &str| NewNotice {
+        event: event.into(),
+        recipient: "agent@example.com".into(),
+        raw: vec![b'x'; doublecheck_store::MAX_NOTICE_BYTES + 1],
+    };
+    assert!(too_big("held").check().is_err());
+    let (big, none) = store
+        .create_hold_notify(new_hold(), |_| Some(too_big("held")))
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert!(store.get_hold(&big.id).await.unwrap().is_some());
+    let (decided, none) = store
+        .decide_hold_notify(
+            &big.id,
+            Decision::Reject,
+            "reviewer@example.com",
+            Some("no"),
+            &serde_json::Map::new(),
+            |_| Some(too_big("rejected")),
+        )
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    assert_eq!(decided.decided_by.as_deref(), Some("reviewer@example.com"));
+    let stored = store.get_hold(&big.id).await.unwrap().unwrap();
+    assert_eq!(stored.decided_by.as_deref(), Some("reviewer@example.com"));
+    let of_big = store
+        .notices_list(&NoticeFilter {
+            statuses: vec![],
+            hold_id: Some(big.id.clone()),
+            limit: 100,
         })
         .await
-        .unwrap_err();
-    assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+        .unwrap();
+    assert!(of_big.is_empty(), "{of_big:?}");
+    let log = actions(&store).await;
+    assert!(
+        log.contains(&("hold.create".to_string(), big.id.clone())),
+        "{log:?}"
+    );
+    assert!(store.audit_verify().await.unwrap().is_ok());
+}
+
+/// A notice given up because of its age, then queued again, starts over: no attempts, and its
+/// age (what `notices.give_up_after_secs` is measured against) counting from the requeue.
+async fn requeue_starts_over(store: Store) {
+    let (hold, n) = store
+        .create_hold_notify(new_hold(), |h| Some(notice("held", &h.id)))
+        .await
+        .unwrap();
+    let n = n.unwrap();
+    assert_eq!(n.requeued_at_ms, None);
+    assert_eq!(n.queued_since_ms(), n.created_at_ms);
+    // Two temporary failures, then given up by age.
+    let mut due = n.next_attempt_at_ms.unwrap();
+    for _ in 0..2 {
+        let lease = now_ms() + 60_000;
+        assert!(store.notice_claim(&n.id, due, lease).await.unwrap());
+        due = now_ms();
+        assert!(
+            store
+                .notice_retry_at(&n.id, lease, "451 try later", due)
+                .await
+                .unwrap()
+        );
+    }
+    let lease = now_ms() + 60_000;
+    assert!(store.notice_claim(&n.id, due, lease).await.unwrap());
+    assert!(
+        store
+            .notice_give_up(&n.id, lease, "451 try later", "too old", true)
+            .await
+            .unwrap()
+    );
+    let failed = store.get_notice(&n.id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status(), failed.attempts),
+        (NoticeStatus::Failed, 3)
+    );
+    // Later, queued again: a fresh start.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let back = store.notice_requeue(&n.id, "admin").await.unwrap();
+    let stored = store.get_notice(&n.id).await.unwrap().unwrap();
+    assert_eq!(stored, back);
+    assert_eq!(stored.status(), NoticeStatus::Pending);
+    assert_eq!(stored.attempts, 0);
+    let requeued = stored.requeued_at_ms.expect("requeue time kept");
+    assert!(requeued >= n.created_at_ms + 20, "{stored:?}");
+    assert_eq!(stored.queued_since_ms(), requeued);
+    assert_eq!(stored.next_attempt_at_ms, Some(requeued));
+    assert_eq!(stored.created_at_ms, n.created_at_ms, "created once");
+    // It goes through the queue again like a new one: claimed, a failure recorded.
+    let lease = now_ms() + 60_000;
+    assert!(store.notice_claim(&n.id, requeued, lease).await.unwrap());
+    assert!(
+        store
+            .notice_retry_at(&n.id, lease, "451 again", now_ms())
+            .await
+            .unwrap()
+    );
+    let again = store.get_notice(&n.id).await.unwrap().unwrap();
+    assert_eq!((again.status(), again.attempts), (NoticeStatus::Pending, 1));
+    assert_eq!(again.requeued_at_ms, Some(requeued));
+    let listed = store
+        .notices_list(&NoticeFilter {
+            statuses: vec![],
+            hold_id: Some(hold.id.clone()),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].requeued_at_ms, Some(requeued));
+    let log = actions(&store).await;
+    assert!(
+        log.contains(&("notice.requeue".to_string(), hold.id.clone())),
+        "{log:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requeue_starts_over_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/data/doublecheck.db", dir.path().display());
+    requeue_starts_over(Store::open(&url).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requeue_starts_over_on_postgres() {
+    let Some(pg) = PgSchema::new("notice_requeue").await else {
+        return;
+    };
+    let store = Store::open(&pg.url).await.unwrap();
+    requeue_starts_over(store.clone()).await;
+    store.close().await;
+    pg.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
