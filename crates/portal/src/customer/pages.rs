@@ -381,6 +381,25 @@ fn pre_nonce(st: &CustomerState, v: &Visitor) -> (String, Option<String>) {
     (n, Some(c))
 }
 
+/// The common start of a form posted before the second factor: the link opened, the form's
+/// CSRF token checked (403), and the session still waiting for the customer (otherwise back to
+/// the link's page, which says why).
+async fn open_pre_form(
+    st: &CustomerState,
+    v: &Visitor,
+    token: &str,
+    form: &FormData,
+) -> Result<Opened, Response> {
+    let o = open(st, v, token).await?;
+    if !pre_csrf_ok(st, v, &o, form) {
+        return Err(forbidden(v, &o.base));
+    }
+    if !o.open_for_input() {
+        return Err(see_other(&o.base));
+    }
+    Ok(o)
+}
+
 /// Whether a form before the second factor carries the right CSRF token.
 fn pre_csrf_ok(st: &CustomerState, v: &Visitor, o: &Opened, form: &FormData) -> bool {
     let Some(n) = cookie(&v.headers, PRE_COOKIE).filter(|n| n.len() == 32) else {
@@ -605,16 +624,10 @@ pub async fn send_code(
     Path(token): Path<String>,
     form: FormData,
 ) -> Response {
-    let o = match open(&st, &v, &token).await {
+    let o = match open_pre_form(&st, &v, &token, &form).await {
         Ok(o) => o,
         Err(r) => return r,
     };
-    if !pre_csrf_ok(&st, &v, &o, &form) {
-        return forbidden(&v, &o.base);
-    }
-    if !o.open_for_input() {
-        return see_other(&o.base);
-    }
     let t = v.t();
     let channel = channel_of(&st, &o);
     let (sender, to) = match channel {
@@ -783,16 +796,10 @@ pub async fn check_code(
     Path(token): Path<String>,
     form: FormData,
 ) -> Response {
-    let o = match open(&st, &v, &token).await {
+    let o = match open_pre_form(&st, &v, &token, &form).await {
         Ok(o) => o,
         Err(r) => return r,
     };
-    if !pre_csrf_ok(&st, &v, &o, &form) {
-        return forbidden(&v, &o.base);
-    }
-    if !o.open_for_input() {
-        return see_other(&o.base);
-    }
     let t = v.t();
     let channel = channel_of(&st, &o);
     let code: String = form
@@ -863,16 +870,10 @@ pub async fn check_knowledge(
     Path(token): Path<String>,
     form: FormData,
 ) -> Response {
-    let o = match open(&st, &v, &token).await {
+    let o = match open_pre_form(&st, &v, &token, &form).await {
         Ok(o) => o,
         Err(r) => return r,
     };
-    if !pre_csrf_ok(&st, &v, &o, &form) {
-        return forbidden(&v, &o.base);
-    }
-    if !o.open_for_input() {
-        return see_other(&o.base);
-    }
     let t = v.t();
     let fields = known_fields(&o.session);
     let Some(known_json) = o
