@@ -23,7 +23,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -40,65 +40,6 @@ const REVIEWER: &str = "rev@phoneco.example";
 const REVIEWER_PASSWORD: &str = "reviewer password 42";
 
 // ------------------------------------------------------------------ HTTP, by hand
-
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-/// One HTTP/1.1 request with `Connection: close`; the answer read to its end.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP listener");
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-         Content-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    conn.write_all(req.as_bytes()).expect("send the request");
-    let mut raw = Vec::new();
-    conn.read_to_end(&mut raw).expect("read the answer");
-    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
-    let (head, rest) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("a status line: {head}"));
-    let chunked = head.lines().any(|l| {
-        l.to_ascii_lowercase()
-            .starts_with("transfer-encoding: chunked")
-    });
-    let body = if chunked {
-        let mut out = String::new();
-        let mut r = rest;
-        loop {
-            let (size, tail) = r.split_once("\r\n").expect("a chunk size");
-            let n = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
-            if n == 0 {
-                break;
-            }
-            out.push_str(&tail[..n]);
-            r = &tail[n + 2..];
-        }
-        out
-    } else {
-        rest.to_string()
-    };
-    Resp { status, body }
-}
 
 /// A webhook delivery as the receiver got it: lower-case header names, the raw body.
 #[derive(Clone, Debug)]
@@ -350,39 +291,6 @@ fn self_check_hmac() {
 }
 
 // ------------------------------------------------------------------ messages at the sink
-
-/// The text body of a message caught at the sink, with its transfer encoding undone.
-fn text_body(m: &Received) -> String {
-    let (_, body) = m.data.split_once("\r\n\r\n").expect("a body");
-    let cte = m
-        .header("Content-Transfer-Encoding")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if cte == "base64" {
-        return String::from_utf8(b64_decode(body)).expect("UTF-8 text");
-    }
-    if cte == "quoted-printable" {
-        let mut out = Vec::new();
-        let b = body.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'=' {
-                if b[i + 1..].starts_with(b"\r\n") {
-                    i += 3;
-                    continue;
-                }
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
-                out.push(u8::from_str_radix(h, 16).expect("a QP escape"));
-                i += 3;
-            } else {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-        return String::from_utf8(out).expect("UTF-8 text");
-    }
-    body.to_string()
-}
 
 /// The `/verify/…` path of the one link in the text, checked to point at this server.
 fn verify_path(text: &str, base: &str) -> String {

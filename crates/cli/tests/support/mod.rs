@@ -6,7 +6,7 @@
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -177,6 +177,142 @@ fn serve_sink(listener: TcpListener) -> Arc<Mutex<Vec<Received>>> {
         }
     });
     got
+}
+
+// ------------------------------------------------------------------ HTTP, by hand
+
+/// An HTTP answer read by [`http`].
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `name=value` of each `Set-Cookie`.
+    pub fn cookies(&self) -> Vec<String> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+            .filter_map(|(_, v)| v.split(';').next())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the answer read to its end.
+pub fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to the HTTP listener");
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+         Content-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    conn.write_all(req.as_bytes()).expect("send the request");
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).expect("read the answer");
+    let raw = String::from_utf8(raw).expect("a UTF-8 answer");
+    let (head, rest) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status line: {head}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        let mut out = String::new();
+        let mut r = rest;
+        loop {
+            let (size, tail) = r.split_once("\r\n").expect("a chunk size");
+            let n = usize::from_str_radix(size.trim(), 16).expect("a hex chunk size");
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            r = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The text body of a message caught at the sink, with its transfer encoding undone.
+pub fn text_body(m: &Received) -> String {
+    let (_, body) = m.data.split_once("\r\n\r\n").expect("a body");
+    let cte = m
+        .header("Content-Transfer-Encoding")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match cte.as_str() {
+        "quoted-printable" => {
+            let b = body.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < b.len() {
+                if b[i] == b'=' {
+                    if b[i + 1..].starts_with(b"\r\n") {
+                        i += 3;
+                        continue;
+                    }
+                    let h = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
+                    out.push(u8::from_str_radix(h, 16).expect("a QP escape"));
+                    i += 3;
+                } else {
+                    out.push(b[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).expect("UTF-8 text")
+        }
+        "base64" => {
+            const B64: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let mut out = Vec::new();
+            let (mut acc, mut bits) = (0u32, 0);
+            for ch in body.bytes().filter(|b| !b" \r\n\t=".contains(b)) {
+                let v = B64.iter().position(|&b| b == ch).expect("base64") as u32;
+                acc = (acc << 6) | v;
+                bits += 6;
+                if bits >= 8 {
+                    bits -= 8;
+                    out.push((acc >> bits) as u8);
+                }
+            }
+            String::from_utf8(out).expect("UTF-8 text")
+        }
+        _ => body.to_string(),
+    }
 }
 
 /// Sends one message over SMTP, as a mail client would; returns the reply to the DATA.
